@@ -1,0 +1,57 @@
+"""The component contract: a scorer maps a batch to score columns; a filter adds a keep rule.
+
+Components are small classes whose constructor only stores keyword parameters
+(as in scikit-learn), so a config can build them, a manifest can record them
+and a test suite can check all of them the same way. Each has a stable,
+versioned name (`gopher_quality@1`) recorded in manifests.
+"""
+
+import dataclasses
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+
+from tamis.filters.text import DocView
+
+
+class Scorer(ABC):
+    """Adds columns named `<name>.<field>`; pure: same batch in, same columns out."""
+
+    name: ClassVar[str]
+    version: ClassVar[int] = 1
+
+    @classmethod
+    def key(cls) -> str:
+        return f"{cls.name}@{cls.version}"
+
+    def params(self) -> dict[str, Any]:
+        return dataclasses.asdict(self) if dataclasses.is_dataclass(self) else {}
+
+    def col(self, field: str) -> str:
+        return f"{self.name}.{field}"
+
+    @abstractmethod
+    def score(self, docs: DocView) -> dict[str, np.ndarray]:
+        """Return score columns, each an array of len(docs)."""
+
+
+class Filter(Scorer):
+    """A scorer plus a rule; the rule decides from the score columns alone."""
+
+    @abstractmethod
+    def rule(self, scores: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Return (keep mask of bool, reason array of str; "" where kept)."""
+
+    def apply(self, docs: DocView) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        scores = self.score(docs)
+        keep, reason = self.rule(scores)
+        return scores, keep, reason
+
+
+def first_reason(n: int, checks: list[tuple[str, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Combine named failure masks: a document is dropped for the first check it fails."""
+    reason = np.full(n, "", dtype=object)
+    for name, failed in checks:
+        reason[(reason == "") & failed] = name
+    return reason == "", reason

@@ -1,0 +1,87 @@
+"""Self-describing artifact directories: a manifest.json written last, verified on load.
+
+Every run or index directory holds `manifest.json` with its kind, format version,
+the versions of the software that wrote it and the size and sha256 of every file.
+The directory counts as complete only once the manifest exists.
+"""
+
+import json
+import platform
+from importlib import metadata
+from typing import Any
+
+from tamis import __version__
+from tamis.errors import IntegrityError
+from tamis.io import atomic
+
+MANIFEST = "manifest.json"
+_PACKAGES = ("apache-beam", "pyarrow", "numpy", "faiss-cpu", "faiss-gpu", "sentence-transformers")
+
+
+def versions() -> dict[str, str]:
+    """Versions of tamis, Python and the packages whose behaviour shapes an artifact."""
+    found = {"tamis": __version__, "python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def file_entry(root: str, rel: str) -> dict[str, Any]:
+    path = atomic.join(root, rel)
+    return {"path": rel, "bytes": atomic.size(path), "sha256": atomic.sha256_file(path)}
+
+
+def write_manifest(
+    root: str, kind: str, format_version: int, body: dict[str, Any], files: list[str] | list[dict]
+) -> dict[str, Any]:
+    """Checksum `files` (paths relative to root, or entries already computed) and write the manifest last."""
+    entries = [f if isinstance(f, dict) else file_entry(root, f) for f in files]
+    manifest = {
+        "kind": kind,
+        "format_version": format_version,
+        "versions": versions(),
+        **body,
+        "files": sorted(entries, key=lambda e: e["path"]),
+    }
+    atomic.write_bytes(atomic.join(root, MANIFEST), json.dumps(manifest, indent=1, sort_keys=False).encode())
+    return manifest
+
+
+def read_manifest(root: str, kind: str, max_format_version: int, verify: bool = True) -> dict[str, Any]:
+    """Load and check a manifest: right kind, a format this code can read, and (by default) every checksum."""
+    path = atomic.join(root, MANIFEST)
+    if not atomic.exists(path):
+        raise IntegrityError(
+            f"{root} has no {MANIFEST}: it is not a finished {kind}", hint="rerun the command that builds it"
+        )
+    with atomic.open_read(path) as f:
+        try:
+            manifest = json.loads(f.read())
+        except json.JSONDecodeError as e:
+            raise IntegrityError(f"{path} is not valid JSON ({e})") from e
+    if manifest.get("kind") != kind:
+        raise IntegrityError(f"{root} holds a {manifest.get('kind')!r}, not a {kind!r}")
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or version > max_format_version:
+        raise IntegrityError(
+            f"{root} has format version {version}; this tamis reads up to {max_format_version}",
+            hint="upgrade tamis to read it",
+        )
+    if verify:
+        verify_files(root, manifest)
+    return manifest
+
+
+def verify_files(root: str, manifest: dict[str, Any]) -> None:
+    for entry in manifest["files"]:
+        path = atomic.join(root, entry["path"])
+        if not atomic.exists(path):
+            raise IntegrityError(f"{path} is listed in the manifest but missing")
+        if atomic.size(path) != entry["bytes"] or atomic.sha256_file(path) != entry["sha256"]:
+            raise IntegrityError(
+                f"{path} does not match its manifest checksum: the file is corrupt or was changed",
+                hint="rebuild the artifact",
+            )

@@ -1,0 +1,55 @@
+"""Arrow schemas of the record batches that flow between stages.
+
+A document batch is the Beam element everywhere: readers emit it, scorers add
+columns to it, writers persist it. Score columns are named ``<scorer>.<field>``.
+"""
+
+import pyarrow as pa
+
+FORMAT_VERSION = 1
+
+DOCUMENT = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("text", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),  # input file the record came from
+        pa.field("offset", pa.int64(), nullable=False),  # byte offset (JSONL/WARC) or row (Parquet)
+        pa.field("meta", pa.string()),  # JSON object of the record's other fields
+    ]
+)
+
+# A dropped document keeps every column it had plus why and by which stage.
+DROP_FIELDS = [
+    pa.field("stage", pa.string(), nullable=False),
+    pa.field("reason", pa.string(), nullable=False),
+    pa.field("dup_of", pa.string()),  # id of the kept document, for dedup drops
+]
+
+ERROR = pa.schema(
+    [
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("offset", pa.int64(), nullable=False),
+        pa.field("error", pa.string(), nullable=False),
+        pa.field("raw", pa.binary()),  # the record's bytes as read, so nothing is lost
+    ]
+)
+
+# Retrieval results: one row per query, top-k ids and scores as lists.
+NEIGHBOURS = pa.schema(
+    [
+        pa.field("query_id", pa.string(), nullable=False),
+        pa.field("ids", pa.list_(pa.string()), nullable=False),
+        pa.field("scores", pa.list_(pa.float32()), nullable=False),
+    ]
+)
+
+
+def empty_documents() -> pa.RecordBatch:
+    return pa.RecordBatch.from_pylist([], schema=DOCUMENT)
+
+
+def documents(rows: list[dict]) -> pa.RecordBatch:
+    """Build a document batch from dicts with id/text/source/offset/meta keys (tests, small inputs)."""
+    return pa.RecordBatch.from_pylist(
+        [{"source": "", "offset": i, "meta": None, **r} for i, r in enumerate(rows)], schema=DOCUMENT
+    )
