@@ -23,7 +23,9 @@ DROP_FIELDS = [
     pa.field("stage", pa.string(), nullable=False),
     pa.field("reason", pa.string(), nullable=False),
     pa.field("dup_of", pa.string()),  # id of the kept document, for dedup drops
+    pa.field("detail", pa.string()),  # JSON of the scores that decided the drop
 ]
+DROPPED = pa.schema(list(DOCUMENT) + DROP_FIELDS)
 
 ERROR = pa.schema(
     [
@@ -46,6 +48,25 @@ NEIGHBOURS = pa.schema(
 
 def empty_documents() -> pa.RecordBatch:
     return pa.RecordBatch.from_pylist([], schema=DOCUMENT)
+
+
+def dropped(
+    batch: pa.RecordBatch,
+    stage: str,
+    reasons: list[str],
+    dup_of: list[str | None] | None = None,
+    detail: list[str | None] | None = None,
+) -> pa.RecordBatch:
+    """The DROPPED batch for all rows of a document batch (take the dropped rows first)."""
+    n = batch.num_rows
+    cols = [batch.column(f.name) for f in DOCUMENT]
+    cols += [
+        pa.array([stage] * n, pa.string()),
+        pa.array(reasons, pa.string()),
+        pa.array(dup_of if dup_of is not None else [None] * n, pa.string()),
+        pa.array(detail if detail is not None else [None] * n, pa.string()),
+    ]
+    return pa.RecordBatch.from_arrays(cols, schema=DROPPED)
 
 
 def documents(rows: list[dict]) -> pa.RecordBatch:

@@ -1,0 +1,41 @@
+"""Text normalization applied before hashing and scoring, so every later stage sees one canonical text."""
+
+import re
+import unicodedata
+
+import pyarrow as pa
+
+from tamis.config import NormalizeConfig
+
+# Control characters except tab and newline; also lone surrogates that cannot be encoded.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+# Unicode spaces other than the ASCII space (NBSP, thin space, ideographic space, ...).
+_SPACES = re.compile(r"[\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]")
+_INNER_RUN = re.compile(r"(?<=\S)[ \t]{2,}")
+_TRAILING = re.compile(r"[ \t]+$", re.MULTILINE)
+_BLANK_RUN = re.compile(r"\n{3,}")
+
+
+def normalize_text(text: str, cfg: NormalizeConfig) -> str:
+    """Canonical form: Unicode form, line endings, control characters and whitespace.
+
+    Leading indentation is kept (code depends on it); runs of spaces inside a
+    line become one space, trailing spaces go, and at most one blank line
+    separates paragraphs.
+    """
+    if cfg.unicode_form != "none":
+        text = unicodedata.normalize(cfg.unicode_form, text)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if cfg.fix_control:
+        text = _CONTROL.sub("", text)
+    if cfg.whitespace:
+        text = _SPACES.sub(" ", text)
+        text = _INNER_RUN.sub(" ", text)
+        text = _TRAILING.sub("", text)
+        text = _BLANK_RUN.sub("\n\n", text).strip()
+    return text
+
+
+def normalize_batch(batch: pa.RecordBatch, cfg: NormalizeConfig) -> pa.RecordBatch:
+    texts = [normalize_text(t, cfg) for t in batch.column("text").to_pylist()]
+    return batch.set_column(batch.schema.get_field_index("text"), "text", pa.array(texts, pa.string()))

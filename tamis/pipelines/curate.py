@@ -1,0 +1,102 @@
+"""The curate pipeline: read → normalize → exact dedup → score/filter → write shards, dropped, errors."""
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import apache_beam as beam
+
+from tamis.config import CurateConfig
+from tamis.filters.registry import build
+from tamis.io import atomic, run_dir
+from tamis.io.readers import expand
+from tamis.io.run_dir import InputFile
+from tamis.pipelines import options
+from tamis.pipelines.dedup import ExactDedup
+from tamis.pipelines.read import DROPPED, ERRORS, STATS, ReadInputs
+from tamis.pipelines.score import ScoreFilter
+from tamis.pipelines.write import WriteRun, keyed_files
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Plan:
+    """What a run will do: every input file, and those a previous attempt already finished."""
+
+    inputs: list[InputFile]
+    done: set[int] = field(default_factory=set)
+    fingerprint: str = ""
+
+    @property
+    def todo(self) -> list[InputFile]:
+        return [f for f in self.inputs if f.index not in self.done]
+
+
+def plan(cfg: CurateConfig) -> Plan:
+    files: list[InputFile] = []
+    for i, cfg_in in enumerate(cfg.inputs):
+        for path in expand(cfg_in):
+            files.append(InputFile(len(files), path, i, atomic.size(path)))
+    fp = run_dir.fingerprint(cfg)
+    run_dir.check_reusable(cfg.output, fp)
+    done = {f.index for f in files if run_dir.read_marker(cfg.output, f, fp) is not None}
+    return Plan(files, done, fp)
+
+
+def components(cfg: CurateConfig) -> list[str]:
+    return [build(s.name, s.params).key() for s in cfg.filters]
+
+
+def stages(cfg: CurateConfig) -> list[str]:
+    out = ["read", "normalize"]
+    if cfg.exact_dedup.enabled:
+        out.append("exact_dedup")
+    out += [f"filter:{c}" for c in components(cfg)]
+    return out + ["write"]
+
+
+def build_pipeline(p: beam.Pipeline, cfg: CurateConfig, pl: Plan) -> None:
+    # With exact dedup, finished inputs are still read: their texts decide what later inputs drop.
+    to_read = pl.inputs if cfg.exact_dedup.enabled else pl.todo
+    read = p | "Read" >> ReadInputs(cfg, to_read)
+    docs = read.docs
+    dropped = [read[DROPPED]]
+    if cfg.exact_dedup.enabled:
+        dedup = docs | "ExactDedup" >> ExactDedup()
+        docs = dedup.kept
+        dropped.append(dedup[DROPPED])
+    done = frozenset(pl.done)
+
+    def todo_batch(kv) -> bool:  # key (input, batch)
+        return kv[0][0] not in done
+
+    def todo(kv) -> bool:  # key input
+        return kv[0] not in done
+
+    docs = docs | "SkipFinished" >> beam.Filter(todo_batch)
+    scored = docs | "Score" >> ScoreFilter(cfg.filters)
+    dropped.append(scored[DROPPED])
+    tagged = {
+        "file": p | "FileKeys" >> beam.Create(keyed_files(pl.todo)),
+        "stats": read[STATS] | "SkipFinishedStats" >> beam.Filter(todo),
+        "kept": scored.kept | "ByInput" >> beam.Map(lambda kv: (kv[0][0], (kv[0][1], kv[1]))),
+        "dropped": dropped | "AllDropped" >> beam.Flatten() | "SkipFinishedDrops" >> beam.Filter(todo),
+        "errors": read[ERRORS] | "SkipFinishedErrors" >> beam.Filter(todo),
+    }
+    _ = tagged | "Write" >> WriteRun(cfg, pl.fingerprint)
+
+
+def run(cfg: CurateConfig, dry_run: bool = False) -> dict | None:
+    """Run (or with dry_run on Dataflow, only build and check) the pipeline; return the manifest."""
+    started = time.time()
+    pl = plan(cfg)
+    names = components(cfg)
+    if pl.todo:
+        log.info("%d inputs, %d already finished; running on %s", len(pl.inputs), len(pl.done), cfg.runner.name)
+        runner, opts = options.make(cfg.runner, dry_run=dry_run)
+        with beam.Pipeline(runner=runner, options=opts) as p:
+            build_pipeline(p, cfg, pl)
+        if dry_run:
+            return None
+    return run_dir.finish(cfg.output, cfg, pl.inputs, time.time() - started, names)

@@ -1,0 +1,48 @@
+"""Beam runner and pipeline options for the local runner and Dataflow.
+
+Local runs use the in-process FnApiRunner (Beam's default would try to
+download the Prism runner, which fails offline); `workers > 1` selects its
+multi-processing mode. Dataflow runs take the usual Google Cloud options and
+ship tamis to workers with the repository's setup.py.
+"""
+
+import os
+from typing import Any
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from tamis.config import RunnerConfig
+from tamis.errors import ConfigError
+
+_DATAFLOW_REQUIRED = ("project", "region", "temp_location")
+_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def make(runner: RunnerConfig, dry_run: bool = False) -> tuple[Any, PipelineOptions]:
+    """Return (runner, options) for a pipeline."""
+    if runner.name == "local":
+        from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+        mode = "multi_processing" if runner.workers > 1 else "in_memory"
+        opts = {"direct_num_workers": runner.workers, "direct_running_mode": mode, **runner.options}
+        return FnApiRunner(), PipelineOptions.from_dictionary(opts)
+    missing = [k for k in _DATAFLOW_REQUIRED if not runner.options.get(k)]
+    if missing:
+        raise ConfigError(
+            f"The dataflow runner needs {', '.join(missing)}.",
+            hint="pass --project, --region and --temp-location gs://BUCKET/tmp (or set runner.options)",
+        )
+    if not str(runner.options["temp_location"]).startswith("gs://"):
+        raise ConfigError(f"Dataflow temp_location must be a gs:// path. Got {runner.options['temp_location']!r} instead.")
+    opts: dict[str, Any] = {"runner": "DataflowRunner", "save_main_session": False, **runner.options}
+    if not any(k in opts for k in ("setup_file", "sdk_container_image", "extra_packages")):
+        setup = os.path.join(_REPO, "setup.py")
+        if not os.path.exists(setup):
+            raise ConfigError(
+                "Cannot ship tamis to Dataflow workers: no setup.py beside the package.",
+                hint="set runner.options.sdk_container_image or extra_packages",
+            )
+        opts["setup_file"] = setup
+    if dry_run:
+        opts["dry_run"] = True
+    return "DataflowRunner", PipelineOptions.from_dictionary(opts)

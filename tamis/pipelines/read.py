@@ -1,0 +1,66 @@
+"""ReadInputs: input files → keyed document batches, error batches and per-file read counts."""
+
+import logging
+
+import apache_beam as beam
+import pyarrow.compute as pc
+
+from tamis.config import CurateConfig
+from tamis.filters.normalize import normalize_batch
+from tamis.io.readers import read_file
+from tamis.io.run_dir import InputFile
+from tamis.schema import dropped
+
+log = logging.getLogger(__name__)
+
+ERRORS, STATS, DROPPED = "errors", "stats", "dropped"
+# Order of stages inside one batch's dropped output, so dropped/ files are written deterministically.
+STAGE_RANK = {"normalize": 0, "exact_dedup": 1, "filter": 9}
+
+
+class _ReadFile(beam.DoFn):
+    """Reads one file, normalizes its text, and drops documents left empty."""
+
+    def __init__(self, cfg: CurateConfig):
+        self.cfg = cfg
+
+    def process(self, f: InputFile):
+        cfg_in = self.cfg.inputs[f.input_index]
+        records = docs = 0
+        batch_idx = 0
+        for kind, batch in read_file(f.path, cfg_in, self.cfg.runner.batch_size):
+            records += batch.num_rows
+            if kind == "errors":
+                yield beam.pvalue.TaggedOutput(ERRORS, (f.index, (batch_idx, batch)))
+                batch_idx += 1
+                continue
+            docs += batch.num_rows
+            batch = normalize_batch(batch, self.cfg.normalize)
+            empty = pc.equal(pc.utf8_length(batch.column("text")), 0)
+            if pc.any(empty).as_py():
+                drop = batch.filter(empty)
+                yield beam.pvalue.TaggedOutput(
+                    DROPPED,
+                    (f.index, ((batch_idx, STAGE_RANK["normalize"]), dropped(drop, "normalize", ["empty"] * drop.num_rows))),
+                )
+                batch = batch.filter(pc.invert(empty))
+            yield (f.index, batch_idx), batch
+            batch_idx += 1
+        log.info("read %s: %d records, %d documents", f.path, records, docs)
+        yield beam.pvalue.TaggedOutput(STATS, (f.index, {"read": records}))
+
+
+class ReadInputs(beam.PTransform):
+    """Outputs: main ((file, batch), docs), `errors`, `dropped` (empty after normalization), `stats`."""
+
+    def __init__(self, cfg: CurateConfig, files: list[InputFile]):
+        super().__init__()
+        self.cfg, self.files = cfg, files
+
+    def expand(self, pbegin):
+        return (
+            pbegin
+            | "Files" >> beam.Create(self.files)
+            | "Spread" >> beam.Reshuffle()
+            | "ReadNormalize" >> beam.ParDo(_ReadFile(self.cfg)).with_outputs(ERRORS, DROPPED, STATS, main="docs")
+        )

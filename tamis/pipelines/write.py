@@ -1,0 +1,89 @@
+"""WriteRun: per input file, write its kept shards, dropped and error files, then its progress marker.
+
+Batches are grouped by input file and written in batch order, so a file's
+outputs are byte-identical whatever the runner, worker count or bundle order.
+"""
+
+import logging
+from collections import Counter
+
+import apache_beam as beam
+
+from tamis.config import CurateConfig
+from tamis.io import run_dir
+from tamis.io.run_dir import InputFile
+from tamis.io.shards import ShardWriter
+
+log = logging.getLogger(__name__)
+
+
+class FaultInjected(RuntimeError):
+    """Raised by the `fail_after_shards` setting to simulate a crash mid-run."""
+
+
+class _WriteInput(beam.DoFn):
+    shards_written = 0  # per worker process; only used by fault injection
+
+    def __init__(self, cfg: CurateConfig, fingerprint: str):
+        self.cfg, self.fingerprint = cfg, fingerprint
+
+    def _write(self, folder: str, index: int, items, target_bytes: int) -> list[dict]:
+        with ShardWriter(self.cfg.output, folder, f"part-{index:05d}", target_bytes, self.cfg.shards.compression) as w:
+            for _, batch in sorted(items, key=lambda kv: kv[0]):
+                w.write(batch)
+                if folder == "shards":
+                    self._maybe_fail(len(w.entries))
+        return w.entries
+
+    def _maybe_fail(self, written_in_file: int) -> None:
+        limit = self.cfg.fail_after_shards
+        if limit is not None and type(self).shards_written + written_in_file > limit:
+            raise FaultInjected(f"fault injection: stopping after {limit} shards")
+
+    def process(self, element):
+        index, groups = element
+        (f,) = groups["file"]
+        read = sum(s["read"] for s in groups["stats"])
+        kept_items = list(groups["kept"])
+        dropped_items = list(groups["dropped"])
+        error_items = list(groups["errors"])
+        files = self._write("shards", index, kept_items, self.cfg.shards.target_bytes)
+        type(self).shards_written += len(files)
+        files += self._write("dropped", index, dropped_items, self.cfg.shards.target_bytes)
+        files += self._write("errors", index, error_items, self.cfg.shards.target_bytes)
+        by_reason: Counter = Counter()
+        by_stage: Counter = Counter()
+        for _, batch in dropped_items:
+            stages = batch.column("stage").to_pylist()
+            for stage, reason in zip(stages, batch.column("reason").to_pylist(), strict=True):
+                by_reason[reason] += 1
+                by_stage[stage] += 1
+        counts = {
+            "read": read,
+            "kept": sum(b.num_rows for _, b in kept_items),
+            "errors": sum(b.num_rows for _, b in error_items),
+            "dropped_by_reason": dict(by_reason),
+            "dropped_by_stage": dict(by_stage),
+        }
+        run_dir.write_marker(self.cfg.output, f, self.fingerprint, counts, files)
+        log.info("finished %s: %d kept, %d dropped, %d errors", f.path, counts["kept"], sum(by_reason.values()), counts["errors"])
+        yield index
+
+
+class WriteRun(beam.PTransform):
+    """Input: a dict of keyed PCollections `file`, `stats`, `kept`, `dropped`, `errors` (key = file index)."""
+
+    def __init__(self, cfg: CurateConfig, fingerprint: str):
+        super().__init__()
+        self.cfg, self.fingerprint = cfg, fingerprint
+
+    def expand(self, tagged):
+        return (
+            tagged
+            | "GroupByInput" >> beam.CoGroupByKey()
+            | "WriteFiles" >> beam.ParDo(_WriteInput(self.cfg, self.fingerprint))
+        )
+
+
+def keyed_files(files: list[InputFile]) -> list[tuple[int, InputFile]]:
+    return [(f.index, f) for f in files]
