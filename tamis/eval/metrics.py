@@ -9,6 +9,7 @@ fn = |truth| - tp. A set's score is the mean over pages of the per-page
 precision, recall and F1 (each page weighs the same whatever its length).
 """
 
+import math
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -56,3 +57,21 @@ def mean_prf(scores: Iterable[PRF]) -> PRF:
         sum(s.recall for s in scores) / n,
         sum(s.f1 for s in scores) / n,
     )
+
+
+# Ranking metrics, computed as pytrec_eval / trec_eval do: gain = the judged relevance (unjudged and rel <= 0 count 0),
+# discount log2(rank + 1), the ideal DCG from the query's judgments. `ranked` is one query's ids, best first.
+
+
+def ndcg_at_k(ranked: list[str], qrels: dict[str, int], k: int) -> float:
+    """nDCG@k of one ranking (trec_eval's ndcg_cut_k); 0.0 for a query with no relevant document."""
+    dcg = sum(max(qrels.get(d, 0), 0) / math.log2(i + 2) for i, d in enumerate(ranked[:k]))
+    ideal = sorted((r for r in qrels.values() if r > 0), reverse=True)[:k]
+    idcg = sum(r / math.log2(i + 2) for i, r in enumerate(ideal))
+    return dcg / idcg if idcg > 0 else 0.0
+
+
+def recall_at_k(ranked: list[str], qrels: dict[str, int], k: int) -> float:
+    """Share of the query's relevant documents found in the top k (trec_eval's recall_k)."""
+    relevant = {d for d, r in qrels.items() if r > 0}
+    return len(relevant.intersection(ranked[:k])) / len(relevant) if relevant else 0.0
