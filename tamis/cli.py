@@ -18,6 +18,7 @@ COMMANDS = {
     "curate": "tamis.pipelines.curate_cmd",
     "demo": "tamis.demo",
     "eval extraction": "tamis.eval.extraction",
+    "eval retrieval": "tamis.eval.retrieval",
 }
 
 

@@ -1,0 +1,139 @@
+"""The analysis chain: text -> index terms, the same function at index time and at query time.
+
+Tokens are maximal runs of Unicode word characters (at least `min_chars` of them,
+like scikit-learn's and bm25s's default pattern), lowercased, stopwords removed,
+then stemmed with Snowball (PyStemmer). The `code` tokenizer also splits
+identifiers (camelCase, snake_case) into their parts and keeps the whole
+identifier, so `getUserName` matches both "user name" and "getusername".
+The resolved config is stored in the index manifest, and a loaded index rebuilds
+its analyzer from it, so queries are analyzed exactly as the documents were.
+"""
+
+import dataclasses
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from tamis.errors import ConfigError
+
+# Lucene's EnglishAnalyzer stop set (also Pyserini's and bm25s's "english" default).
+ENGLISH_STOPWORDS = frozenset(
+    "a an and are as at be but by for if in into is it no not of on or such that the their then there "
+    "these they this to was will with".split()
+)
+_STOPWORD_SETS = {"english": ENGLISH_STOPWORDS, "none": frozenset()}
+# Split an identifier part: acronym before a capitalized word, capitalized word, lowercase run, acronym, digits.
+_CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[^\W\d_A-Z]+|[A-Z]+|[0-9]+")
+
+
+@dataclass
+class AnalysisConfig:
+    """How text becomes terms. `stopwords`: "english", "none" or a list; `stemmer`: a Snowball language or "none"."""
+
+    tokenizer: Literal["word", "code"] = "word"
+    lowercase: bool = True
+    stopwords: str | list[str] = "english"
+    stemmer: str = "english"
+    min_chars: int = 2
+
+    def validate(self) -> None:
+        if isinstance(self.stopwords, str) and self.stopwords not in _STOPWORD_SETS:
+            raise ConfigError(
+                f"The 'stopwords' parameter of analysis must be one of {sorted(_STOPWORD_SETS)} or a list of words. "
+                f"Got {self.stopwords!r} instead."
+            )
+        if self.stemmer != "none":
+            import Stemmer
+
+            if self.stemmer not in Stemmer.algorithms():
+                raise ConfigError(
+                    f"The 'stemmer' parameter of analysis must be 'none' or one of {Stemmer.algorithms()}. "
+                    f"Got {self.stemmer!r} instead."
+                )
+        if self.min_chars < 1:
+            raise ConfigError(f"The 'min_chars' parameter of analysis must be >= 1. Got {self.min_chars} instead.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class Analyzer:
+    """Maps texts to terms. Stems are cached per distinct word, since corpora repeat words heavily."""
+
+    config: AnalysisConfig = field(default_factory=AnalysisConfig)
+    cache_size: int = 2_000_000
+
+    def __post_init__(self) -> None:
+        self.config.validate()
+        c = self.config
+        self._pattern = re.compile(rf"\w{{{c.min_chars},}}" if c.tokenizer == "word" else r"\w+")
+        words = c.stopwords if isinstance(c.stopwords, list) else _STOPWORD_SETS[c.stopwords]
+        self._stop = frozenset(w.lower() for w in words) if c.lowercase else frozenset(words)
+        self._stemmer = None
+        if c.stemmer != "none":
+            import Stemmer
+
+            self._stemmer = Stemmer.Stemmer(c.stemmer)
+        self._terms: dict[str, tuple[str, ...]] = {}  # raw token -> its terms (empty for a stopword)
+
+    def words(self, text: str) -> list[str]:
+        """Raw tokens before stopwords and stemming (identifier parts included for `code`)."""
+        if self.config.tokenizer == "word":
+            return self._pattern.findall(text.lower() if self.config.lowercase else text)
+        out: list[str] = []
+        n = self.config.min_chars
+        lower = self.config.lowercase
+        for ident in self._pattern.findall(text):
+            parts = [p for chunk in ident.split("_") for p in _CAMEL.findall(chunk)]
+            if len(parts) > 1 and len(ident) >= n:
+                out.append(ident.lower() if lower else ident)
+            out.extend(p.lower() if lower else p for p in parts if len(p) >= n)
+        return out
+
+    def _lookup(self, word: str) -> tuple[str, ...]:
+        terms = self._terms.get(word)
+        if terms is None:
+            if word in self._stop:
+                terms = ()
+            else:
+                terms = (self._stemmer.stemWord(word) if self._stemmer else word,)
+            if len(self._terms) >= self.cache_size:
+                self._terms.clear()
+            self._terms[word] = terms
+        return terms
+
+    def terms(self, text: str) -> list[str]:
+        """The index terms of one text, in order, repeats kept."""
+        lookup = self._lookup
+        return [t for w in self.words(text) for t in lookup(w)]
+
+    def batch(self, texts: Iterable[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """Analyze many texts at once: (distinct terms, term index of every token, tokens per text).
+
+        The per-token work is a dict lookup; stemming runs once per distinct word
+        of the batch (PyStemmer's C loop), which is what makes index builds fast.
+        """
+        tokens: list[str] = []
+        lengths: list[int] = []
+        for text in texts:
+            w = self.words(text)
+            tokens.extend(w)
+            lengths.append(len(w))
+        uniq = list(dict.fromkeys(tokens))
+        word_index = {w: i for i, w in enumerate(uniq)}
+        keep = [w not in self._stop for w in uniq]
+        kept = [w for w, k in zip(uniq, keep, strict=True) if k]
+        stems = self._stemmer.stemWords(kept) if self._stemmer else kept
+        vocab: dict[str, int] = {}
+        word_term = np.full(len(uniq), -1, dtype=np.int64)
+        word_term[np.flatnonzero(keep)] = [vocab.setdefault(s, len(vocab)) for s in stems]
+        token_words = np.fromiter(map(word_index.__getitem__, tokens), dtype=np.int64, count=len(tokens))
+        token_terms = word_term[token_words]
+        doc_of_token = np.repeat(np.arange(len(lengths)), lengths)
+        kept_tokens = token_terms >= 0
+        doc_len = np.bincount(doc_of_token[kept_tokens], minlength=len(lengths))
+        return list(vocab), token_terms[kept_tokens], doc_len

@@ -1,0 +1,432 @@
+"""BM25 index: build (term statistics -> global idf -> per-term contributions), save, load and verify.
+
+All BM25 arithmetic happens at build time, as in bm25s: each (term, document)
+pair stores its finished contribution idf(t) * tfc(tf, |d|), laid out
+token-major (CSC: `indptr[t]:indptr[t+1]` slices the documents of term t), so a
+query only sums a few slices. A build is three pure steps, shared by the
+in-memory build and the Beam pipeline:
+
+1. `count(analyzer, texts)`: per-shard term frequencies and document lengths;
+2. `merge_stats(...)` / `Vocabulary.from_stats`: global document frequencies,
+   the sorted vocabulary and idf (idf is global, so every shard scores with it);
+3. `score_shard(counts, vocab, config)`: the shard's contribution matrix.
+
+On disk (no pickle): `vocab.arrow` (term, df, idf, shift), and per shard
+`shards/<name>/{data,indices,indptr}.npy` plus `docs.arrow` (id, source, offset,
+meta and optionally text), then `manifest.json` last with sha256 of every file.
+"""
+
+import dataclasses
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tamis.errors import ConfigError, InputError, IntegrityError
+from tamis.indexes.analysis import AnalysisConfig, Analyzer
+from tamis.io import atomic, manifest
+
+log = logging.getLogger(__name__)
+
+KIND = "bm25-index"
+FORMAT_VERSION = 1
+VOCAB = "vocab.arrow"
+SHARD_FILES = ("data.npy", "indices.npy", "indptr.npy", "docs.arrow")
+Variant = Literal["lucene", "robertson", "atire", "bm25l", "bm25+", "okapi"]
+
+
+@dataclass
+class BM25Config:
+    """Index parameters; `delta` is used by bm25l and bm25+, `epsilon` (the idf floor) by okapi."""
+
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+    variant: Variant = "lucene"
+    k1: float = 1.5
+    b: float = 0.75
+    delta: float = 0.5
+    epsilon: float = 0.25
+    dtype: Literal["float32", "float64"] = "float32"
+    store_text: bool = False
+    shard_docs: int = 100_000  # documents per index shard: the unit of build memory
+
+    def validate(self) -> None:
+        self.analysis.validate()
+        for name, low in (("k1", 0.0), ("delta", 0.0), ("epsilon", 0.0)):
+            if getattr(self, name) < low:
+                raise ConfigError(f"The {name!r} parameter of bm25 must be >= {low}. Got {getattr(self, name)} instead.")
+        if not 0.0 <= self.b <= 1.0:
+            raise ConfigError(f"The 'b' parameter of bm25 must be in [0, 1]. Got {self.b} instead.")
+        if self.shard_docs < 1:
+            raise ConfigError(f"The 'shard_docs' parameter of bm25 must be >= 1. Got {self.shard_docs} instead.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def config_from_dict(raw: dict[str, Any] | None) -> BM25Config:
+    from tamis.filters.registry import from_dict
+
+    return from_dict(BM25Config, raw or {}, owner="bm25")
+
+
+def load_config(path: str | None) -> BM25Config:
+    """A BM25Config from a YAML file (its top level, or its `bm25:` mapping); defaults when `path` is None."""
+    if path is None:
+        return BM25Config()
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = yaml.safe_load(f) or {}
+    except FileNotFoundError as e:
+        raise ConfigError(f"Index config {path} does not exist.") from e
+    except yaml.YAMLError as e:
+        raise ConfigError(f"Index config {path} is not valid YAML: {e}") from e
+    if isinstance(raw, dict) and isinstance(raw.get("bm25"), dict):
+        raw = raw["bm25"]
+    return config_from_dict(raw)
+
+
+# --- scoring variants: idf(df, N) and the term-frequency component, picked by name ---------------------------
+
+
+def idf(variant: str, df: np.ndarray, n_docs: int, epsilon: float = 0.25) -> np.ndarray:
+    """Inverse document frequency per term (Kamphuis et al. 2020; okapi as rank-bm25's BM25Okapi)."""
+    df = df.astype(np.float64)
+    if variant == "lucene":
+        return np.log1p((n_docs - df + 0.5) / (df + 0.5))
+    if variant == "robertson":  # clamped at 0 so very common terms never count against a document
+        return np.log(np.maximum((n_docs - df + 0.5) / (df + 0.5), 1.0))
+    if variant == "atire":
+        return np.log(n_docs / df)
+    if variant == "bm25l":
+        return np.log((n_docs + 1) / (df + 0.5))
+    if variant == "bm25+":
+        return np.log((n_docs + 1) / df)
+    if variant == "okapi":  # negative idf is floored at epsilon * mean idf, as rank-bm25 does
+        raw = np.log(n_docs - df + 0.5) - np.log(df + 0.5)
+        floor = epsilon * raw.mean() if raw.size else 0.0
+        return np.where(raw < 0, floor, raw)
+    raise ConfigError(f"Unknown bm25 variant {variant!r}.")
+
+
+def tfc(variant: str, tf: np.ndarray, norm: np.ndarray, k1: float, delta: float) -> np.ndarray:
+    """Term-frequency component; `norm` is 1 - b + b * |d| / avgdl for each entry."""
+    if variant in ("lucene", "robertson"):
+        return tf / (tf + k1 * norm)
+    if variant in ("atire", "okapi"):
+        return tf * (k1 + 1) / (tf + k1 * norm)
+    if variant == "bm25l":
+        c = tf / norm
+        return (k1 + 1) * (c + delta) / (k1 + c + delta)
+    if variant == "bm25+":
+        return tf * (k1 + 1) / (tf + k1 * norm) + delta
+    raise ConfigError(f"Unknown bm25 variant {variant!r}.")
+
+
+def absent_tfc(variant: str, k1: float, delta: float) -> float:
+    """tfc of a term absent from a document: non-zero only for bm25l and bm25+, and the same for every document."""
+    if variant == "bm25l":
+        return (k1 + 1) * delta / (k1 + delta)
+    if variant == "bm25+":
+        return delta
+    return 0.0
+
+
+# --- step 1: per-shard counts --------------------------------------------------------------------------------
+
+
+@dataclass
+class ShardCounts:
+    """Term frequencies of one shard in shard-local term ids, sorted by (doc, term)."""
+
+    terms: list[str]  # local vocabulary
+    doc: np.ndarray  # int32, document index within the shard, per (doc, term) pair
+    term: np.ndarray  # int64, local term id, per pair
+    tf: np.ndarray  # int32, occurrences, per pair
+    doc_len: np.ndarray  # int64, analyzed tokens per document
+
+    @property
+    def n_docs(self) -> int:
+        return len(self.doc_len)
+
+    def df(self) -> pa.Table:
+        """Document frequency of each local term, the shard's share of the global statistics."""
+        counts = np.bincount(self.term, minlength=len(self.terms)).astype(np.int64)
+        return pa.table({"term": pa.array(self.terms, pa.string()), "df": counts})
+
+
+def count(analyzer: Analyzer, texts: list[str]) -> ShardCounts:
+    terms, token_terms, doc_len = analyzer.batch(texts)
+    n_terms = max(len(terms), 1)
+    doc_of_token = np.repeat(np.arange(len(doc_len), dtype=np.int64), doc_len)
+    pairs, tf = np.unique(doc_of_token * n_terms + token_terms, return_counts=True)
+    return ShardCounts(terms, (pairs // n_terms).astype(np.int32), pairs % n_terms, tf.astype(np.int32), doc_len)
+
+
+# --- step 2: global statistics ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Stats:
+    """Corpus-wide statistics; they add up across shards (`+`), so a combine can merge them in any order."""
+
+    docs: int = 0
+    tokens: int = 0
+    df: pa.Table = dataclasses.field(
+        default_factory=lambda: pa.table({"term": pa.array([], pa.string()), "df": pa.array([], pa.int64())})
+    )
+
+    def __add__(self, other: "Stats") -> "Stats":
+        return Stats(self.docs + other.docs, self.tokens + other.tokens, _sum_df([self.df, other.df]))
+
+
+def _sum_df(tables: list[pa.Table]) -> pa.Table:
+    merged = pa.concat_tables(tables).group_by("term").aggregate([("df", "sum")])
+    return merged.rename_columns(["term", "df"])
+
+
+def shard_stats(counts: ShardCounts) -> Stats:
+    return Stats(counts.n_docs, int(counts.doc_len.sum()), counts.df())
+
+
+def merge_stats(parts: list[Stats]) -> Stats:
+    """Sum many shards' statistics in one group-by (cheaper than pairwise `+`)."""
+    parts = list(parts)
+    if not parts:
+        return Stats()
+    return Stats(sum(p.docs for p in parts), sum(p.tokens for p in parts), _sum_df([p.df for p in parts]))
+
+
+@dataclass
+class Vocabulary:
+    """The sorted global vocabulary with df, idf and the per-term score shift of bm25l/bm25+."""
+
+    terms: pa.StringArray
+    df: np.ndarray
+    idf: np.ndarray
+    shift: np.ndarray  # added to every document's score for each query term (0 except bm25l/bm25+)
+    docs: int
+    tokens: int
+    _ids: dict[str, int] | None = None
+
+    @classmethod
+    def from_stats(cls, stats: Stats, config: BM25Config) -> "Vocabulary":
+        if stats.docs == 0:
+            raise InputError("The corpus has no documents: there is nothing to index.", hint="check the input paths")
+        table = stats.df.sort_by("term")
+        df = table["df"].to_numpy().astype(np.int64)
+        weights = idf(config.variant, df, stats.docs, config.epsilon)
+        shift = weights * absent_tfc(config.variant, config.k1, config.delta)
+        return cls(table["term"].combine_chunks(), df, weights, shift, stats.docs, stats.tokens)
+
+    @property
+    def avgdl(self) -> float:
+        return self.tokens / self.docs if self.docs else 0.0
+
+    def __len__(self) -> int:
+        return len(self.terms)
+
+    def ids(self) -> dict[str, int]:
+        """term -> id, built on first use (queries); builds never need it."""
+        if self._ids is None:
+            self._ids = {t: i for i, t in enumerate(self.terms.to_pylist())}
+        return self._ids
+
+    def table(self) -> pa.Table:
+        return pa.table({"term": self.terms, "df": self.df, "idf": self.idf, "shift": self.shift})
+
+
+# --- step 3: per-shard contributions ---------------------------------------------------------------------------
+
+
+@dataclass
+class Shard:
+    """One shard's contribution matrix (token-major CSC) and its docstore."""
+
+    name: str
+    data: np.ndarray  # contribution of each (term, doc) posting
+    indices: np.ndarray  # int32 document index within the shard
+    indptr: np.ndarray  # int64, len(vocab) + 1
+    docs: pa.Table  # id, source, offset, meta (, text)
+
+    @property
+    def n_docs(self) -> int:
+        return self.docs.num_rows
+
+
+def score_shard(name: str, counts: ShardCounts, docs: pa.Table, vocab: Vocabulary, config: BM25Config) -> Shard:
+    """Finish every (term, doc) contribution with global idf and avgdl; lay them out by term."""
+    if len(counts.terms):
+        local_to_global = pc.index_in(pa.array(counts.terms, pa.string()), value_set=vocab.terms).to_numpy()
+    else:
+        local_to_global = np.zeros(0, dtype=np.int64)
+    gid = local_to_global[counts.term].astype(np.int64)
+    norm = 1.0 - config.b + config.b * counts.doc_len[counts.doc] / max(vocab.avgdl, 1e-12)
+    weight = vocab.idf[gid] * tfc(config.variant, counts.tf.astype(np.float64), norm, config.k1, config.delta)
+    weight -= vocab.shift[gid]
+    order = np.argsort(gid, kind="stable")  # pairs are doc-sorted, so each term's postings stay doc-sorted
+    indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(gid, minlength=len(vocab)), out=indptr[1:])
+    return Shard(name, weight[order].astype(config.dtype), counts.doc[order], indptr, docs)
+
+
+# --- in-memory build --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class BM25Index:
+    config: BM25Config
+    vocab: Vocabulary
+    shards: list[Shard]
+    manifest: dict[str, Any] | None = None
+
+    @property
+    def n_docs(self) -> int:
+        return sum(s.n_docs for s in self.shards)
+
+
+def docstore(batch: pa.RecordBatch | pa.Table, store_text: bool) -> pa.Table:
+    """The docstore columns kept from a document batch: where each document lives, its text on request."""
+    table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
+    cols = [c for c in ("id", "source", "offset", "meta") if c in table.column_names]
+    if store_text:
+        cols.append("text")
+    return table.select(cols)
+
+
+def shard_name(i: int, j: int = 0) -> str:
+    return f"{i:05d}-{j:05d}"
+
+
+def build(documents: pa.Table, config: BM25Config | None = None) -> BM25Index:
+    """Build in memory from a document table (id, text, ...), in shards of `config.shard_docs` documents."""
+    config = config or BM25Config()
+    config.validate()
+    if documents.num_rows == 0:
+        raise InputError("The corpus has no documents: there is nothing to index.", hint="check the input")
+    analyzer = Analyzer(config.analysis)
+    parts = []
+    for j, start in enumerate(range(0, documents.num_rows, config.shard_docs)):
+        chunk = documents.slice(start, config.shard_docs)
+        parts.append((shard_name(0, j), count(analyzer, chunk["text"].to_pylist()), docstore(chunk, config.store_text)))
+    vocab = Vocabulary.from_stats(merge_stats([shard_stats(c) for _, c, _ in parts]), config)
+    return BM25Index(config, vocab, [score_shard(n, c, d, vocab, config) for n, c, d in parts])
+
+
+# --- save / load ------------------------------------------------------------------------------------------------
+
+
+def _save_npy(path: str, array: np.ndarray) -> None:
+    with atomic.atomic_write(path) as f:
+        np.save(f, np.ascontiguousarray(array), allow_pickle=False)
+
+
+def _save_arrow(path: str, table: pa.Table) -> None:
+    with atomic.atomic_write(path) as f, pa.ipc.new_file(f, table.schema) as writer:
+        writer.write_table(table)
+
+
+def write_vocab(root: str, vocab: Vocabulary) -> str:
+    _save_arrow(atomic.join(root, VOCAB), vocab.table())
+    return VOCAB
+
+
+def write_shard(root: str, shard: Shard, write_docs: bool = True) -> list[str]:
+    """Write a shard's files; returns their paths relative to root."""
+    rel = f"shards/{shard.name}"
+    _save_npy(atomic.join(root, rel, "data.npy"), shard.data)
+    _save_npy(atomic.join(root, rel, "indices.npy"), shard.indices)
+    _save_npy(atomic.join(root, rel, "indptr.npy"), shard.indptr)
+    if write_docs:
+        write_docs_file(root, shard.name, shard.docs)
+    return [f"{rel}/{f}" for f in SHARD_FILES]
+
+
+def write_docs_file(root: str, name: str, docs: pa.Table) -> None:
+    _save_arrow(atomic.join(root, "shards", name, "docs.arrow"), docs)
+
+
+def write_manifest(root: str, config: BM25Config, vocab: Vocabulary, shards: list[dict[str, Any]], **extra) -> dict:
+    """Checksum every file and write the manifest last: the index exists once this returns."""
+    shards = sorted(shards, key=lambda s: s["name"])
+    files = [VOCAB] + [f"shards/{s['name']}/{f}" for s in shards for f in SHARD_FILES]
+    body = {
+        "config": config.to_dict(),
+        "counts": {
+            "docs": vocab.docs,
+            "terms": len(vocab),
+            "tokens": vocab.tokens,
+            "avgdl": vocab.avgdl,
+            "postings": sum(s["postings"] for s in shards),
+        },
+        "shards": shards,
+        **extra,
+    }
+    return manifest.write_manifest(root, KIND, FORMAT_VERSION, body, files)
+
+
+def save(index: BM25Index, root: str, **extra) -> dict[str, Any]:
+    atomic.makedirs(root)
+    write_vocab(root, index.vocab)
+    for shard in index.shards:
+        write_shard(root, shard)
+    entries = [{"name": s.name, "docs": s.n_docs, "postings": len(s.data)} for s in index.shards]
+    index.manifest = write_manifest(root, index.config, index.vocab, entries, **extra)
+    return index.manifest
+
+
+def _load_npy(path: str, mmap: bool) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise IntegrityError(f"{path} is not a readable .npy array ({e})", hint="rebuild the index") from e
+
+
+def _load_arrow(path: str, mmap: bool) -> pa.Table:
+    try:
+        source = pa.memory_map(path) if mmap else pa.OSFile(path)
+        return pa.ipc.open_file(source).read_all()
+    except (pa.ArrowInvalid, OSError) as e:
+        raise IntegrityError(f"{path} is not a readable Arrow file ({e})", hint="rebuild the index") from e
+
+
+def load(root: str, verify: bool = True, mmap: bool = True) -> BM25Index:
+    """Open an index memory-mapped; by default first verify every file's sha256 against the manifest."""
+    if not os.path.isdir(root):
+        raise InputError(f"Index directory {root} does not exist.")
+    found = manifest.read_manifest(root, KIND, FORMAT_VERSION, verify=verify)
+    config = config_from_dict(found["config"])
+    table = _load_arrow(atomic.join(root, VOCAB), mmap)
+    counts = found["counts"]
+    vocab = Vocabulary(
+        table["term"].combine_chunks(),
+        table["df"].to_numpy(),
+        table["idf"].to_numpy(),
+        table["shift"].to_numpy(),
+        counts["docs"],
+        counts["tokens"],
+    )
+    shards = []
+    for entry in found["shards"]:
+        base = atomic.join(root, "shards", entry["name"])
+        shard = Shard(
+            entry["name"],
+            _load_npy(os.path.join(base, "data.npy"), mmap),
+            _load_npy(os.path.join(base, "indices.npy"), mmap),
+            _load_npy(os.path.join(base, "indptr.npy"), mmap),
+            _load_arrow(os.path.join(base, "docs.arrow"), mmap),
+        )
+        ok = len(shard.indptr) == len(vocab) + 1 and shard.indptr[-1] == len(shard.data) == len(shard.indices)
+        if not ok:
+            raise IntegrityError(f"shard {entry['name']} of {root} does not match its vocabulary")
+        shards.append(shard)
+    return BM25Index(config, vocab, shards, found)
+
+
+def index_bytes(root: str) -> int:
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(root) for f in fs)
