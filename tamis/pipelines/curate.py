@@ -33,12 +33,19 @@ class Plan:
         return [f for f in self.inputs if f.index not in self.done]
 
 
-def plan(cfg: CurateConfig) -> Plan:
+def plan(cfg: CurateConfig, offline: bool = False) -> Plan:
+    """List inputs and finished work. `offline` (a Dataflow dry run) touches no remote path:
+    a remote glob stands for itself and the output is assumed empty."""
     files: list[InputFile] = []
     for i, cfg_in in enumerate(cfg.inputs):
+        if offline and atomic.is_remote(cfg_in.path):
+            files.append(InputFile(len(files), cfg_in.path, i, 0))
+            continue
         for path in expand(cfg_in):
             files.append(InputFile(len(files), path, i, atomic.size(path)))
     fp = run_dir.fingerprint(cfg)
+    if offline and atomic.is_remote(cfg.output):
+        return Plan(files, set(), fp)
     run_dir.check_reusable(cfg.output, fp)
     done = {f.index for f in files if run_dir.read_marker(cfg.output, f, fp) is not None}
     return Plan(files, done, fp)
@@ -90,7 +97,7 @@ def build_pipeline(p: beam.Pipeline, cfg: CurateConfig, pl: Plan) -> None:
 def run(cfg: CurateConfig, dry_run: bool = False) -> dict | None:
     """Run (or with dry_run on Dataflow, only build and check) the pipeline; return the manifest."""
     started = time.time()
-    pl = plan(cfg)
+    pl = plan(cfg, offline=dry_run)
     names = components(cfg)
     if pl.todo:
         log.info("%d inputs, %d already finished; running on %s", len(pl.inputs), len(pl.done), cfg.runner.name)

@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = config.load(args.config, overrides(args))
     if args.dry_run:
-        pl = curate.plan(cfg)
+        pl = curate.plan(cfg, offline=cfg.runner.name == "dataflow")
         print_plan(cfg, pl, curate.stages(cfg))
         if cfg.runner.name == "dataflow":
             curate.run(cfg, dry_run=True)

@@ -44,5 +44,5 @@ def make(runner: RunnerConfig, dry_run: bool = False) -> tuple[Any, PipelineOpti
             )
         opts["setup_file"] = setup
     if dry_run:
-        opts["dry_run"] = True
+        opts["dry_run"] = "True"  # this option takes a value, not a bare flag
     return "DataflowRunner", PipelineOptions.from_dictionary(opts)
