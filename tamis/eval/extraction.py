@@ -33,7 +33,9 @@ def load_set(directory: str | Path) -> list[Page]:
     root = Path(directory)
     truth = root / "ground_truth.jsonl"
     if not truth.is_file():
-        raise InputError(f"no ground_truth.jsonl in {root}", hint="--set takes a folder like ../shared/data/curation/extraction")
+        raise InputError(
+            f"no ground_truth.jsonl in {root}", hint="--set takes a folder like ../shared/data/curation/extraction"
+        )
     pages = []
     with truth.open(encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
@@ -52,7 +54,9 @@ def load_set(directory: str | Path) -> list[Page]:
                 data = path.read_bytes()
                 html = gzip.decompress(data) if path.suffix == ".gz" else data
             except (OSError, EOFError) as e:
-                raise InputError(f"{truth}:{n}: cannot read {path}: {e}", hint="html_path is relative to the set folder") from e
+                raise InputError(
+                    f"{truth}:{n}: cannot read {path}: {e}", hint="html_path is relative to the set folder"
+                ) from e
             pages.append(Page(str(row.get("id", row["html_path"])), row.get("url"), html, text))
     if not pages:
         raise InputError(f"{truth} has no pages", hint="add one JSON line per page")
@@ -89,7 +93,9 @@ def evaluate(directory: str | Path, extractor: str = DEFAULT) -> dict:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--set", required=True, metavar="DIR", help="folder with ground_truth.jsonl and the HTML it names")
+    parser.add_argument(
+        "--set", required=True, metavar="DIR", help="folder with ground_truth.jsonl and the HTML it names"
+    )
     parser.add_argument("--extractor", default=DEFAULT, choices=sorted(EXTRACTORS), help=f"default: {DEFAULT}")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
