@@ -9,6 +9,7 @@ Every document gets a stable id: the record's own id field, else `source:offset`
 """
 
 import gzip
+import io
 import json
 import logging
 import zlib
@@ -37,6 +38,7 @@ _SUFFIX_FORMATS = {
     ".text": "text",
 }
 _COMPRESSIONS = (".gz", ".zst", ".zstd")
+CHUNK = 1 << 20
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 ReadItem = tuple[str, pa.RecordBatch]
 
@@ -77,7 +79,8 @@ def _open_decompressed(path: str) -> IO[bytes]:
     if name.endswith((".zst", ".zstd")):
         import zstandard
 
-        return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True, closefd=True)
+        reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True, closefd=True)
+        return io.BufferedReader(reader, CHUNK)  # its own readline() is unsupported
     return raw
 
 
@@ -207,7 +210,7 @@ def _warc(path: str, cfg: InputConfig, out: _Batcher) -> Iterator[ReadItem]:
         try:
             records = ArchiveIterator(raw, arc2warc=True, check_digests=True)
             for record in records:
-                offset = records.get_record_offset()
+                offset = records.offset  # start of this record; get_record_offset() would consume it
                 if record.rec_type not in ("response", "resource"):
                     continue
                 length = record.rec_headers.get_header("Content-Length", "")

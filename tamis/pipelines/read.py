@@ -41,7 +41,7 @@ class _ReadFile(beam.DoFn):
                 drop = batch.filter(empty)
                 yield beam.pvalue.TaggedOutput(
                     DROPPED,
-                    (f.index, ((batch_idx, STAGE_RANK["normalize"]), dropped(drop, "normalize", ["empty"] * drop.num_rows))),
+                    (f.index, ((batch_idx, STAGE_RANK["normalize"]), dropped(drop, "normalize", ["empty_text"] * drop.num_rows))),
                 )
                 batch = batch.filter(pc.invert(empty))
             yield (f.index, batch_idx), batch
