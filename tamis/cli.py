@@ -19,6 +19,7 @@ COMMANDS = {
     "demo": "tamis.demo",
     "eval extraction": "tamis.eval.extraction",
     "eval retrieval": "tamis.eval.retrieval",
+    "index bm25": "tamis.indexes.bm25_cmd",
 }
 
 

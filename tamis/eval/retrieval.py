@@ -39,7 +39,9 @@ class BeirSet:
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
-        raise InputError(f"{path} does not exist", hint="--beir takes a folder with corpus.jsonl, queries.jsonl, qrels/")
+        raise InputError(
+            f"{path} does not exist", hint="--beir takes a folder with corpus.jsonl, queries.jsonl, qrels/"
+        )
     rows = []
     with path.open(encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
@@ -90,7 +92,10 @@ def _bm25(corpus: pa.Table, args: argparse.Namespace) -> tuple[Retriever, dict[s
     if args.index and os.path.exists(os.path.join(args.index, "manifest.json")):
         start = time.perf_counter()
         index = bm25.load(args.index)
-        return BM25Retriever(index), {"load_s": time.perf_counter() - start, "index_bytes": bm25.index_bytes(args.index)}
+        return BM25Retriever(index), {
+            "load_s": time.perf_counter() - start,
+            "index_bytes": bm25.index_bytes(args.index),
+        }
     config = bm25.load_config(args.index_config)
     start = time.perf_counter()
     index = bm25.build(corpus, config)
@@ -150,9 +155,7 @@ def run(args: argparse.Namespace) -> int:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
     if args.retriever not in BUILDERS:
-        raise ConfigError(
-            f"The '--retriever' option must be one of {list(BUILDERS)}. Got {args.retriever!r} instead."
-        )
+        raise ConfigError(f"The '--retriever' option must be one of {list(BUILDERS)}. Got {args.retriever!r} instead.")
     data = load_beir(args.beir, args.split)
     retriever, info = BUILDERS[args.retriever](data.corpus, args)
     result = {"retriever": args.retriever, **evaluate(data, retriever, info, args.min_time)}

@@ -57,7 +57,9 @@ class BM25Config:
         self.analysis.validate()
         for name, low in (("k1", 0.0), ("delta", 0.0), ("epsilon", 0.0)):
             if getattr(self, name) < low:
-                raise ConfigError(f"The {name!r} parameter of bm25 must be >= {low}. Got {getattr(self, name)} instead.")
+                raise ConfigError(
+                    f"The {name!r} parameter of bm25 must be >= {low}. Got {getattr(self, name)} instead."
+                )
         if not 0.0 <= self.b <= 1.0:
             raise ConfigError(f"The 'b' parameter of bm25 must be in [0, 1]. Got {self.b} instead.")
         if self.shard_docs < 1:
@@ -351,10 +353,17 @@ def write_docs_file(root: str, name: str, docs: pa.Table) -> None:
     _save_arrow(atomic.join(root, "shards", name, "docs.arrow"), docs)
 
 
-def write_manifest(root: str, config: BM25Config, vocab: Vocabulary, shards: list[dict[str, Any]], **extra) -> dict:
+def write_manifest(
+    root: str,
+    config: BM25Config,
+    vocab: Vocabulary,
+    shards: list[dict[str, Any]],
+    extra_files: list[str] | None = None,
+    **extra,
+) -> dict:
     """Checksum every file and write the manifest last: the index exists once this returns."""
     shards = sorted(shards, key=lambda s: s["name"])
-    files = [VOCAB] + [f"shards/{s['name']}/{f}" for s in shards for f in SHARD_FILES]
+    files = [VOCAB] + [f"shards/{s['name']}/{f}" for s in shards for f in SHARD_FILES] + list(extra_files or [])
     body = {
         "config": config.to_dict(),
         "counts": {

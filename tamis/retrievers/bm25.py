@@ -37,7 +37,11 @@ class BM25Retriever:
         self._shift = np.asarray(index.vocab.shift, dtype=np.float64)
         self._has_shift = bool(np.any(self._shift))
         self._ids: list[list[str] | None] = [None] * len(index.shards)
-        self._masks: dict[tuple[int, str], np.ndarray] = {}
+        self._meta: dict[tuple[int, str], np.ndarray] = {}
+        # plain ndarray views of the (memory-mapped) shard arrays: slicing a np.memmap costs more per call
+        self._arrays = [
+            (np.asarray(sh.data), np.asarray(sh.indices), np.asarray(sh.indptr), sh.n_docs) for sh in index.shards
+        ]
 
     @classmethod
     def open(cls, root: str, verify: bool = True) -> "BM25Retriever":
@@ -46,11 +50,12 @@ class BM25Retriever:
     def query_terms(self, query: str) -> tuple[np.ndarray, np.ndarray]:
         """Vocabulary ids of the query's terms and how often each occurs; unknown terms and stopwords drop out."""
         ids = self._term_ids
-        found = [ids[t] for t in self.analyzer.terms(query) if t in ids]
-        if not found:
-            return np.zeros(0, np.int64), np.zeros(0, np.float64)
-        uniq, counts = np.unique(np.asarray(found, dtype=np.int64), return_counts=True)
-        return uniq, counts.astype(np.float64)
+        found: dict[int, int] = {}
+        for t in self.analyzer.terms(query):
+            i = ids.get(t)
+            if i is not None:
+                found[i] = found.get(i, 0) + 1
+        return np.fromiter(found, np.int64, len(found)), np.fromiter(found.values(), np.float64, len(found))
 
     def search(self, queries: Sequence[str], k: int = 10, where: dict[str, Any] | None = None) -> Hits:
         """Top-k ids and scores per query; `where` keeps documents whose field (or meta key) is in the given values."""
@@ -61,15 +66,18 @@ class BM25Retriever:
         ids: list[list[str]] = []
         scores: list[np.ndarray] = []
         for qi, (tids, qtf) in enumerate(terms):
-            shard_of = np.concatenate([np.full(len(p[qi][0]), si) for si, p in enumerate(per_shard)])
-            docs = np.concatenate([p[qi][0] for p in per_shard])
-            vals = np.concatenate([p[qi][1] for p in per_shard])
-            if len(per_shard) > 1:
+            if len(per_shard) == 1:
+                docs, vals = per_shard[0][qi]
+                shard_of = np.zeros(len(docs), np.int64)
+            else:
+                shard_of = np.concatenate([np.full(len(p[qi][0]), si) for si, p in enumerate(per_shard)])
+                docs = np.concatenate([p[qi][0] for p in per_shard])
+                vals = np.concatenate([p[qi][1] for p in per_shard])
                 order = np.lexsort((docs, shard_of, -vals))[:k]
                 shard_of, docs, vals = shard_of[order], docs[order], vals[order]
             if self._has_shift and len(tids):
                 vals = vals + float(self._shift[tids] @ qtf)
-            ids.append([self._shard_ids(int(s))[int(d)] for s, d in zip(shard_of, docs, strict=True)])
+            ids.append([self._shard_ids(s)[d] for s, d in zip(shard_of.tolist(), docs.tolist(), strict=True)])
             scores.append(vals)
         return ids, scores
 
@@ -81,25 +89,30 @@ class BM25Retriever:
     def _search_shard(
         self, s: int, terms: list[tuple[np.ndarray, np.ndarray]], k: int, where: dict[str, Any] | None
     ) -> list[tuple[np.ndarray, np.ndarray]]:
-        shard = self.index.shards[s]
-        n = shard.n_docs
+        data, indices, indptr, n = self._arrays[s]
         mask = self._mask(s, where) if where else None
         chunk = max(1, CELLS_PER_CHUNK // max(n, 1))
         out: list[tuple[np.ndarray, np.ndarray]] = []
         for start in range(0, len(terms), chunk):
             part = terms[start : start + chunk]
-            cells, weights = [], []
-            for row, (tids, qtf) in enumerate(part):
-                for t, w in zip(tids.tolist(), qtf.tolist(), strict=True):
-                    lo, hi = shard.indptr[t], shard.indptr[t + 1]
-                    if hi > lo:
-                        cells.append(shard.indices[lo:hi] + row * n if row else shard.indices[lo:hi])
-                        weights.append(shard.data[lo:hi] * w if w != 1.0 else shard.data[lo:hi])
-            if not cells:
+            tids = np.concatenate([t for t, _ in part]) if len(part) > 1 else part[0][0]
+            if not len(tids):
                 out.extend((np.zeros(0, np.int64), np.zeros(0, np.float64)) for _ in part)
                 continue
-            flat = np.bincount(np.concatenate(cells), np.concatenate(weights), minlength=n * len(part))
-            table = flat.reshape(len(part), n)
+            starts, ends = indptr[tids], indptr[tids + 1]
+            lengths = ends - starts
+            total = int(lengths.sum())
+            # One gather of every posting of every (query, term): position = start of its term + rank within it.
+            firsts = np.cumsum(lengths) - lengths
+            pos = np.arange(total) + np.repeat(starts - firsts, lengths)
+            cells, weights = indices[pos], data[pos]
+            qtf = np.concatenate([w for _, w in part]) if len(part) > 1 else part[0][1]
+            if np.any(qtf != 1.0):
+                weights = weights * np.repeat(qtf, lengths)
+            if len(part) > 1:
+                rows = np.repeat(np.arange(len(part)), [len(t) for t, _ in part])
+                cells = cells + np.repeat(rows * n, lengths)
+            table = np.bincount(cells, weights, minlength=n * len(part)).reshape(len(part), n)
             if mask is not None:
                 table[:, ~mask] = 0.0
             out.extend(_top_k(row, k) for row in table)
@@ -111,9 +124,7 @@ class BM25Retriever:
         for name, allowed in where.items():
             values = allowed if isinstance(allowed, (list, tuple, set)) else [allowed]
             column = self._field(s, name)
-            keep &= pc.is_in(column, value_set=pa.array(list(values), type=column.type)).to_numpy(
-                zero_copy_only=False
-            )
+            keep &= pc.is_in(column, value_set=pa.array(list(values), type=column.type)).to_numpy(zero_copy_only=False)
         return keep
 
     def _field(self, s: int, name: str) -> pa.Array:
@@ -123,17 +134,15 @@ class BM25Retriever:
         if "meta" not in docs.column_names:
             raise ConfigError(f"Cannot filter on {name!r}: the docstore has {docs.column_names} and no meta column.")
         key = (s, name)
-        if key not in self._masks:
+        if key not in self._meta:
             metas = [json.loads(m) if m else {} for m in docs["meta"].to_pylist()]
-            self._masks[key] = np.asarray([str(m.get(name)) if name in m else None for m in metas], dtype=object)
-        return pa.array(self._masks[key], pa.string())
+            self._meta[key] = np.asarray([str(m.get(name)) if name in m else None for m in metas], dtype=object)
+        return pa.array(self._meta[key], pa.string())
 
 
 def _top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The k best non-zero scores, descending, ties by document order."""
-    hit = np.flatnonzero(scores)
-    if len(hit) > k:
-        hit = hit[np.argpartition(-scores[hit], k - 1)[:k]]
-    order = np.lexsort((hit, -scores[hit]))
-    hit = hit[order]
+    hit = np.argpartition(-scores, k - 1)[:k] if len(scores) > k else np.arange(len(scores))
+    hit = hit[scores[hit] != 0.0]
+    hit = hit[np.lexsort((hit, -scores[hit]))]
     return hit, scores[hit]

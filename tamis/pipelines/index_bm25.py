@@ -1,0 +1,196 @@
+"""IndexBM25: input files -> a BM25 index directory, as a Beam pipeline over document record batches.
+
+    files ─► ReadShards ─► (shard, docs batch) ─► CountShard ─┬─► per-shard Stats ─► MergeStats ─► Vocabulary
+                                  │                          └─► shard names ─► ScoreShard(vocab) ─► shard entries
+                                  └─► errors/                                                         │
+                                                                                          WriteManifest (last)
+
+Each input file is cut into shards of `shard_docs` documents (the elements).
+CountShard writes a shard's docstore and its term counts to `_tmp/`, and emits
+only the shard's document-frequency table; MergeStats sums those into global
+statistics; ScoreShard reads the counts back and writes the shard's finished
+contributions with the global idf and avgdl. Build memory is therefore bounded
+by one shard (its text, tokens and postings, roughly 50 bytes per token) plus
+the global vocabulary (terms and df, about 60 bytes per distinct term), never
+by the whole corpus. The manifest is written last, after every shard is done.
+"""
+
+import logging
+import os
+import shutil
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+
+from tamis.config import InputConfig
+from tamis.indexes import bm25
+from tamis.indexes.analysis import Analyzer
+from tamis.io import atomic
+from tamis.io.readers import read_file
+
+log = logging.getLogger(__name__)
+
+TMP = "_tmp"
+_COUNT_ARRAYS = ("doc", "term", "tf", "doc_len")
+
+
+def write_counts(root: str, name: str, counts: bm25.ShardCounts) -> None:
+    folder = os.path.join(root, TMP, name)
+    for attr in _COUNT_ARRAYS:
+        bm25._save_npy(os.path.join(folder, f"{attr}.npy"), getattr(counts, attr))
+    bm25._save_arrow(os.path.join(folder, "terms.arrow"), pa.table({"term": pa.array(counts.terms, pa.string())}))
+
+
+def read_counts(root: str, name: str) -> bm25.ShardCounts:
+    folder = os.path.join(root, TMP, name)
+    arrays = {a: np.load(os.path.join(folder, f"{a}.npy"), allow_pickle=False) for a in _COUNT_ARRAYS}
+    terms = bm25._load_arrow(os.path.join(folder, "terms.arrow"), mmap=False)["term"].to_pylist()
+    return bm25.ShardCounts(terms=terms, **arrays)
+
+
+class _ReadShards(beam.DoFn):
+    """One input file -> (shard name, document batch) elements; unreadable records go to errors/."""
+
+    def __init__(self, root: str, input_cfg: InputConfig, shard_docs: int):
+        self.root, self.input_cfg, self.shard_docs = root, input_cfg, shard_docs
+
+    def process(self, item: tuple[int, str]):
+        index, path = item
+        docs = errors = 0
+        for kind, batch in read_file(path, self.input_cfg, self.shard_docs):
+            if kind == "errors":
+                rel = f"errors/{bm25.shard_name(index, errors)}.arrow"
+                bm25._save_arrow(atomic.join(self.root, rel), pa.Table.from_batches([batch]))
+                yield beam.pvalue.TaggedOutput("errors", {"path": rel, "records": batch.num_rows})
+                errors += 1
+                continue
+            yield bm25.shard_name(index, docs), batch
+            docs += 1
+
+
+class _CountShard(beam.DoFn):
+    """Analyze a shard, write its docstore and counts, emit its statistics."""
+
+    def __init__(self, root: str, config: bm25.BM25Config):
+        self.root, self.config = root, config
+
+    def setup(self):
+        self.analyzer = Analyzer(self.config.analysis)
+
+    def process(self, element: tuple[str, pa.RecordBatch]):
+        name, batch = element
+        counts = bm25.count(self.analyzer, batch.column("text").to_pylist())
+        bm25.write_docs_file(self.root, name, bm25.docstore(batch, self.config.store_text))
+        write_counts(self.root, name, counts)
+        yield name, bm25.shard_stats(counts)
+
+
+class _MergeStats(beam.CombineFn):
+    """Sums shard statistics; accumulators are compacted in one group-by every few inputs."""
+
+    def create_accumulator(self) -> list[bm25.Stats]:
+        return []
+
+    def add_input(self, acc: list[bm25.Stats], stats: bm25.Stats) -> list[bm25.Stats]:
+        acc.append(stats)
+        return [bm25.merge_stats(acc)] if len(acc) >= 8 else acc
+
+    def merge_accumulators(self, accs) -> list[bm25.Stats]:
+        return [bm25.merge_stats([s for acc in accs for s in acc])]
+
+    def extract_output(self, acc: list[bm25.Stats]) -> bm25.Stats:
+        return bm25.merge_stats(acc)
+
+
+def _vocabulary(stats: bm25.Stats, root: str, config: bm25.BM25Config) -> bm25.Vocabulary | None:
+    if stats.docs == 0:
+        return None  # nothing to index: no manifest is written and the caller reports it
+    vocab = bm25.Vocabulary.from_stats(stats, config)
+    bm25.write_vocab(root, vocab)
+    return vocab
+
+
+class _ScoreShard(beam.DoFn):
+    def __init__(self, root: str, config: bm25.BM25Config):
+        self.root, self.config = root, config
+
+    def process(self, name: str, vocab: bm25.Vocabulary | None):
+        counts = read_counts(self.root, name)
+        shard = bm25.score_shard(name, counts, pa.table({}), vocab, self.config)
+        bm25.write_shard(self.root, shard, write_docs=False)
+        shutil.rmtree(os.path.join(self.root, TMP, name))
+        yield {"name": name, "docs": counts.n_docs, "postings": len(shard.data)}
+
+
+def _write_manifest(entries, vocab, errors, root: str, config: bm25.BM25Config, inputs: list[str]) -> None:
+    if vocab is None:
+        return
+    error_files = sorted(errors, key=lambda e: e["path"])
+    shutil.rmtree(os.path.join(root, TMP), ignore_errors=True)
+    bm25.write_manifest(
+        root,
+        config,
+        vocab,
+        list(entries),
+        inputs=inputs,
+        errors={"records": sum(e["records"] for e in error_files), "files": [e["path"] for e in error_files]},
+        extra_files=[e["path"] for e in error_files],
+    )
+
+
+class IndexBM25(beam.PTransform):
+    """Build the index of `files` into `root` (a local directory)."""
+
+    def __init__(self, files: list[str], root: str, config: bm25.BM25Config, input_cfg: InputConfig):
+        super().__init__()
+        self.files, self.root, self.config, self.input_cfg = files, root, config, input_cfg
+
+    def expand(self, pbegin):
+        root, config = self.root, self.config
+        read = (
+            pbegin
+            | "ListFiles" >> beam.Create(list(enumerate(self.files)))
+            | "ReadShards"
+            >> beam.ParDo(_ReadShards(root, self.input_cfg, config.shard_docs)).with_outputs("errors", main="docs")
+        )
+        counted = read.docs | "CountShard" >> beam.ParDo(_CountShard(root, config))
+        vocab = (
+            counted
+            | "Stats" >> beam.Values()
+            | "MergeStats" >> beam.CombineGlobally(_MergeStats())
+            | "WriteVocab" >> beam.Map(_vocabulary, root, config)
+        )
+        entries = (
+            counted
+            | "Names" >> beam.Keys()
+            | "ScoreShard" >> beam.ParDo(_ScoreShard(root, config), beam.pvalue.AsSingleton(vocab))
+            | "AllShards" >> beam.combiners.ToList()
+        )
+        return entries | "WriteManifest" >> beam.Map(
+            _write_manifest,
+            beam.pvalue.AsSingleton(vocab),
+            beam.pvalue.AsList(read.errors),
+            root,
+            config,
+            self.files,
+        )
+
+
+def run(
+    files: list[str], root: str, config: bm25.BM25Config, input_cfg: InputConfig, runner_cfg: Any
+) -> dict[str, Any]:
+    """Run the pipeline; return the manifest, or raise InputError when the inputs hold no document."""
+    from tamis.errors import InputError
+    from tamis.io import manifest
+    from tamis.pipelines.options import make
+
+    config.validate()
+    atomic.makedirs(root)
+    runner, options = make(runner_cfg)
+    with beam.Pipeline(runner=runner, options=options) as p:
+        _ = p | "IndexBM25" >> IndexBM25(files, root, config, input_cfg)
+    if not os.path.exists(os.path.join(root, manifest.MANIFEST)):
+        raise InputError(f"The inputs hold no document to index: {', '.join(files)}", hint="check the input paths")
+    return manifest.read_manifest(root, bm25.KIND, bm25.FORMAT_VERSION, verify=False)
