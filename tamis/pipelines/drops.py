@@ -1,0 +1,62 @@
+"""ApplyDrops: remove decided rows from their batches; the rows go to the `dropped` output with reasons.
+
+Decisions are keyed by the batch key, (input file, batch index), and name a
+row of that batch: (row, reason, dup_of, detail). They meet their batch in a
+join on the batch key, so a worker holds one batch and its decisions at a time.
+"""
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+
+from tamis.pipelines.read import DROPPED, STAGE_RANK
+from tamis.schema import dropped
+
+# Where these stages' drops sort among a batch's dropped output (after exact dedup, before filters).
+RANKS = {"near_dedup": 2, "semantic_dedup": 3, "decontaminate": 4}
+
+
+def stage_rank(stage: str) -> int:
+    return STAGE_RANK.get(stage, RANKS[stage])
+
+
+class _Apply(beam.DoFn):
+    def __init__(self, stage: str):
+        self.stage = stage
+
+    def process(self, element):
+        key, joined = element
+        batches = list(joined["batch"])
+        if not batches:
+            return
+        (batch,) = batches
+        decided = {d[0]: d for d in joined["drop"]}  # a row decided twice keeps one decision
+        if decided:
+            rows = sorted(decided)
+            gone = dropped(
+                batch.take(pa.array(rows)),
+                self.stage,
+                [decided[r][1] for r in rows],
+                [decided[r][2] for r in rows],
+                [decided[r][3] for r in rows],
+            )
+            yield beam.pvalue.TaggedOutput(DROPPED, (key[0], ((key[1], stage_rank(self.stage)), gone)))
+            mask = np.ones(batch.num_rows, dtype=bool)
+            mask[rows] = False
+            batch = batch.filter(pa.array(mask))
+        yield key, batch
+
+
+class ApplyDrops(beam.PTransform):
+    """(key, batch) → main `kept` (key, batch) and `dropped`; `drops` holds (key, (row, reason, dup_of, detail))."""
+
+    def __init__(self, stage: str, drops: beam.PCollection):
+        super().__init__()
+        self.stage, self.drops = stage, drops
+
+    def expand(self, batches):
+        return (
+            {"batch": batches, "drop": self.drops}
+            | "JoinDrops" >> beam.CoGroupByKey()
+            | "Apply" >> beam.ParDo(_Apply(self.stage)).with_outputs(DROPPED, main="kept")
+        )

@@ -1,0 +1,144 @@
+"""NearDup: MinHash LSH near-duplicate removal as a Beam stage (the steps are in tamis.filters.neardup).
+
+    batches ─Sign─► (bucket key, id) ─GroupByKey─► candidate pairs (a, b)
+            └─────► nodes: id → (sketch, rank, (batch key, row))
+    pairs ⋈ nodes on a, then on b ─► verified edges ─CombineGlobally(union-find)─► drops ⋈ batches
+
+Shuffled per document: one (uint64, id) record per band, and its node (a
+`num_perm` × 2-byte sketch, the rank and the row reference) twice; per
+candidate pair, two small records. Only the union-find over verified edges
+meets in one process: it holds the documents that have at least one verified
+near-duplicate (about 300 bytes each), never the whole corpus. See docs/dedup.md.
+"""
+
+import apache_beam as beam
+import numpy as np
+
+from tamis.filters.neardup import Signer, UnionFind, bucket_pairs, drops, ranks
+from tamis.pipelines.drops import ApplyDrops
+
+STAGE = "near_dedup"
+REASON = "near_dup"
+
+
+@beam.typehints.with_output_types(tuple[int, str])  # main output; nodes are tagged
+class _Sign(beam.DoFn):
+    NODES = "nodes"
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+
+    def setup(self):
+        self.signer = Signer(self.cfg)
+
+    def process(self, element):
+        key, batch = element
+        ids = batch.column("id").to_pylist()
+        signed = self.signer.sign(batch.column("text").to_pylist())
+        batch_ranks = ranks(batch, self.cfg.keep, self.cfg.score_column)
+        sketches = self.signer.sketch(signed.signatures)
+        for j, r in enumerate(signed.rows.tolist()):
+            doc = ids[r]
+            yield beam.pvalue.TaggedOutput(self.NODES, (doc, (sketches[j].tobytes(), batch_ranks[r], (key, r))))
+            for bucket in signed.buckets[j].view(np.int64).tolist():  # signed: Beam's int coder is 64-bit signed
+                yield bucket, doc
+
+
+def _pairs(element, limit: int):
+    _, members = element
+    members = list(members)
+    if len(members) > 1:
+        yield from bucket_pairs(members, limit)
+
+
+def _attach_first(element):
+    """Join on a: each distinct b gets a's node (pairs repeated by several bands collapse here)."""
+    a, joined = element
+    nodes = list(joined["node"])
+    if nodes:
+        for b in sorted(set(joined["pair"])):
+            yield b, (a, nodes[0])
+
+
+class _Verify(beam.DoFn):
+    def __init__(self, cfg):
+        self.cfg = cfg
+
+    def setup(self):
+        self.signer = Signer(self.cfg)
+
+    def process(self, element):
+        b, joined = element
+        nodes = list(joined["node"])
+        if not nodes:
+            return
+        node_b = nodes[0]
+        sk_b = np.frombuffer(node_b[0], np.uint16)
+        for a, node_a in joined["pair"]:
+            if self.signer.verified(np.frombuffer(node_a[0], np.uint16), sk_b):
+                yield (a, node_a[1:]), (b, node_b[1:])
+
+
+class _Clusters(beam.CombineFn):
+    """Union-find over verified edges; the accumulator maps each linked document to (rank, row reference)."""
+
+    def create_accumulator(self):
+        return UnionFind(), {}
+
+    def add_input(self, acc, edge):
+        uf, info = acc
+        (a, info_a), (b, info_b) = edge
+        info[a], info[b] = info_a, info_b
+        uf.union(a, b)
+        return acc
+
+    def merge_accumulators(self, accs):
+        uf, info = self.create_accumulator()
+        for other_uf, other_info in accs:
+            uf.merge(other_uf)
+            info.update(other_info)
+        return uf, info
+
+    def extract_output(self, acc):
+        return acc
+
+
+def _drop_decisions(acc):
+    uf, info = acc
+    rank = {doc: v[0] for doc, v in info.items()}
+    for members in uf.clusters().values():
+        for doc, kept in drops(members, rank):
+            key, row = info[doc][1]
+            yield key, (row, REASON, kept, None)
+
+
+class NearDup(beam.PTransform):
+    """(key, batch) → `kept` (key, batch) and `dropped` (reason near_dup, dup_of = the kept id)."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.cfg = cfg
+
+    def expand(self, batches):
+        cfg = self.cfg
+        signed = batches | "Sign" >> beam.ParDo(_Sign(cfg)).with_outputs(_Sign.NODES, main="buckets")
+        nodes = signed[_Sign.NODES]
+        pairs = (
+            signed.buckets
+            | "GroupBuckets" >> beam.GroupByKey()
+            | "CandidatePairs" >> beam.FlatMap(_pairs, cfg.bucket_pairs)
+        )
+        edges = (
+            {"node": nodes, "pair": pairs}
+            | "JoinFirst" >> beam.CoGroupByKey()
+            | "AttachFirst" >> beam.FlatMap(_attach_first)
+        )
+        verified = (
+            {"node": nodes, "pair": edges} | "JoinSecond" >> beam.CoGroupByKey() | "Verify" >> beam.ParDo(_Verify(cfg))
+        )
+        decisions = (
+            verified
+            | "Clusters" >> beam.CombineGlobally(_Clusters()).without_defaults()
+            | "Decide" >> beam.FlatMap(_drop_decisions)
+        )
+        return batches | "ApplyNearDups" >> ApplyDrops(STAGE, decisions)
