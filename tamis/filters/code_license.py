@@ -19,7 +19,7 @@ from tamis.filters.registry import register
 from tamis.filters.text import DocView
 
 _SPDX_TAG = re.compile(r"SPDX-License-Identifier:\s*([A-Za-z0-9.+-]+(?:\s+(?:OR|AND|WITH)\s+[A-Za-z0-9.+-]+)*)")
-_GPL_LATER = r"(?:,?\s*or\s*(?:\(at your option\)\s*)?any\s+later\s+version)"
+_GPL_LATER = r"(?: of the license)?(?:,?\s*or\s*(?:\(at your option\)\s*)?any\s+later\s+version)"
 # (SPDX id, pattern) over the head lower-cased with comment marks and runs of whitespace collapsed to one space.
 NOTICES: list[tuple[str, re.Pattern]] = [
     ("Apache-2.0", re.compile(r"licensed to the apache software foundation|apache license,? (?:version )?2\.0|apache\.org/licenses/license-2\.0")),

@@ -31,14 +31,16 @@ _BLOCK = r"/\*[\s\S]*?(?:\*/|\Z)"
 _TRIPLE = r'"""[\s\S]*?(?:"""|\Z)' + r"|'''[\s\S]*?(?:'''|\Z)"
 
 
-def _scanner(strings: list[str], comments: list[str]) -> re.Pattern:
-    return re.compile(f"(?P<s>{'|'.join(strings)})|(?P<c>{'|'.join(comments)})")
+def _scanner(strings: list[str], comments: list[str], docstrings: str = "") -> re.Pattern:
+    """Strings and comments in one alternation; docstrings go first so that `\"\"\"` is not read as `\"\"`."""
+    doc = f"(?P<d>{docstrings})|" if docstrings else ""
+    return re.compile(f"{doc}(?P<s>{'|'.join(strings)})|(?P<c>{'|'.join(comments)})")
 
 
 SCANNERS = {
     "c": _scanner([_DQ, _SQ, _BT], [r"//[^\n]*", _BLOCK]),
     "c_hash": _scanner([_DQ, _SQ], [r"//[^\n]*", r"#[^\n]*", _BLOCK]),  # PHP, Thrift
-    "python": _scanner([_DQ, _SQ], [_TRIPLE, r"#[^\n]*"]),  # docstrings count as non-code
+    "python": _scanner([_DQ, _SQ], [r"#[^\n]*"], docstrings=_TRIPLE),  # docstrings count as non-code
     "hash": _scanner([_DQ, _SQ], [r"#[^\n]*"]),
     "lua": _scanner([_DQ, _SQ], [r"--\[(?P<eq>=*)\[[\s\S]*?(?:\](?P=eq)\]|\Z)", r"--[^\n]*"]),
     "sql": _scanner([_DQ, _SQ], [r"--[^\n]*", _BLOCK]),
@@ -71,7 +73,7 @@ def comment_fraction(text: str, lang: str) -> float:
     total = _solid(text)
     if syntax is None or total == 0:
         return 0.0
-    comment = sum(_solid(m.group()) for m in SCANNERS[syntax].finditer(text) if m.lastgroup == "c")
+    comment = sum(_solid(m.group()) for m in SCANNERS[syntax].finditer(text) if m.lastgroup != "s")
     return comment / total
 
 
