@@ -5,6 +5,7 @@ the versions of the software that wrote it and the size and sha256 of every file
 The directory counts as complete only once the manifest exists.
 """
 
+import hashlib
 import json
 import platform
 from importlib import metadata
@@ -15,6 +16,7 @@ from tamis.errors import IntegrityError
 from tamis.io import atomic
 
 MANIFEST = "manifest.json"
+SELF_SHA = "manifest_sha256"  # of the manifest's own content, so a changed byte in it is refused too
 _PACKAGES = ("apache-beam", "pyarrow", "numpy", "faiss-cpu", "faiss-gpu", "sentence-transformers")
 
 
@@ -46,6 +48,7 @@ def write_manifest(
         **body,
         "files": sorted(entries, key=lambda e: e["path"]),
     }
+    manifest[SELF_SHA] = _self_sha256(manifest)
     atomic.write_bytes(atomic.join(root, MANIFEST), json.dumps(manifest, indent=1, sort_keys=False).encode())
     return manifest
 
@@ -60,7 +63,7 @@ def read_manifest(root: str, kind: str, max_format_version: int, verify: bool = 
     with atomic.open_read(path) as f:
         try:
             manifest = json.loads(f.read())
-        except json.JSONDecodeError as e:
+        except ValueError as e:  # JSONDecodeError, or UnicodeDecodeError for bytes that are not UTF-8
             raise IntegrityError(f"{path} is not valid JSON ({e})") from e
     if manifest.get("kind") != kind:
         raise IntegrityError(f"{root} holds a {manifest.get('kind')!r}, not a {kind!r}")
@@ -71,8 +74,15 @@ def read_manifest(root: str, kind: str, max_format_version: int, verify: bool = 
             hint="upgrade tamis to read it",
         )
     if verify:
+        if SELF_SHA in manifest and manifest[SELF_SHA] != _self_sha256(manifest):
+            raise IntegrityError(f"{path} does not match its own checksum: it is corrupt or was edited")
         verify_files(root, manifest)
     return manifest
+
+
+def _self_sha256(manifest: dict[str, Any]) -> str:
+    body = {k: v for k, v in manifest.items() if k != SELF_SHA}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def verify_files(root: str, manifest: dict[str, Any]) -> None:
