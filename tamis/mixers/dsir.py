@@ -72,13 +72,12 @@ class HashedNgrams:
         memo = self._memo
         if len(memo) > _CACHE_MAX:
             memo.clear()
-        out = np.empty(len(grams), dtype=np.int64)
-        for i, g in enumerate(grams):
-            b = memo.get(g)
-            if b is None:
-                b = memo[g] = bucket(g, self.num_buckets)
-            out[i] = b
-        return out
+        ids = list(map(memo.get, grams))  # one C-level pass; None marks n-grams not hashed yet
+        if None in ids:
+            for i, b in enumerate(ids):
+                if b is None:
+                    ids[i] = memo[grams[i]] = bucket(grams[i], self.num_buckets)
+        return np.array(ids, dtype=np.int64)
 
     def counts(self, texts: Iterable[str]) -> np.ndarray:
         """Summed bucket counts over all texts (the fit statistic)."""
