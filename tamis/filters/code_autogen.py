@@ -30,8 +30,15 @@ _NAME = re.compile(
 )
 
 
+_CUES = ("generated", "do not edit", "do not modify")  # every banner holds one
+
+
 def is_generated(path: str, text: str, head_lines: int = 20) -> bool:
-    return bool(_NAME.search(posixpath.basename(path))) or bool(_BANNER.search(head_of(text, head_lines, 4096)))
+    if _NAME.search(posixpath.basename(path)):
+        return True
+    head = head_of(text, head_lines, 4096)
+    lower = head.lower()
+    return any(cue in lower for cue in _CUES) and bool(_BANNER.search(head))
 
 
 @register

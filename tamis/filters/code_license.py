@@ -47,6 +47,8 @@ NOTICES: list[tuple[str, re.Pattern]] = [
     ("CC0-1.0", re.compile(r"cc0 1\.0|creativecommons\.org/publicdomain/zero")),
     ("LicenseRef-public-domain", re.compile(r"\bpublic domain\b(?!\s+(?:software|data))")),
 ]  # fmt: skip
+# Every NOTICES pattern contains one of these words, so a head without any cannot match.
+_CUES = ("licen", "permission", "redistribution", "domain", "as-is", "unencumbered", "cc0")
 _MARKS = re.compile(r"(?:^|\n)[ \t]*(?://+|#+|/?\*+/?|--+|;+|%+|!|rem\b)?", re.IGNORECASE)
 _SPACE = re.compile(r"\s+")
 LICENSE_FILES = re.compile(r"^(?:license|licence|copying|unlicense)(?:[-._][\w.-]*)?$", re.IGNORECASE)
@@ -57,7 +59,10 @@ def detect_license(head: str) -> str:
     tag = _SPDX_TAG.search(head)
     if tag:
         return tag.group(1)
-    flat = _SPACE.sub(" ", _MARKS.sub("\n", head)).lower()
+    lower = head.lower()
+    if not any(word in lower for word in _CUES):  # most heads state no license: skip the patterns
+        return ""
+    flat = _SPACE.sub(" ", _MARKS.sub("\n", lower))
     for spdx, pattern in NOTICES:
         if pattern.search(flat):
             return spdx
