@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import apache_beam as beam
 
 from tamis.config import CurateConfig
+from tamis.errors import ConfigError
 from tamis.filters.registry import build
 from tamis.io import atomic, run_dir
 from tamis.io.readers import expand
@@ -102,7 +103,11 @@ def run(cfg: CurateConfig, dry_run: bool = False) -> dict | None:
     if pl.todo:
         log.info("%d inputs, %d already finished; running on %s", len(pl.inputs), len(pl.done), cfg.runner.name)
         runner, opts = options.make(cfg.runner, dry_run=dry_run)
-        with beam.Pipeline(runner=runner, options=opts) as p:
+        try:
+            p = beam.Pipeline(runner=runner, options=opts)
+        except ValueError as e:  # Beam validates options here (project id, regions, ...)
+            raise ConfigError(" ".join(str(e).split()), hint="check runner.options") from e
+        with p:
             build_pipeline(p, cfg, pl)
         if dry_run:
             return None

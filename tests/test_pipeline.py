@@ -1,0 +1,169 @@
+"""End-to-end runs of the curate pipeline on the in-process Beam runner."""
+
+import gzip
+import hashlib
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from tamis import config
+from tamis.errors import ConfigError, InputError, IntegrityError
+from tamis.io import run_dir
+from tamis.pipelines import curate
+
+
+def write_jsonl(path: Path, rows, compress: bool = False) -> Path:
+    data = b"".join(json.dumps(r).encode() + b"\n" for r in rows)
+    path.write_bytes(gzip.compress(data) if compress else data)
+    return path
+
+
+def corpus(tmp_path: Path, n_files: int = 3, per_file: int = 40) -> Path:
+    """Several input files with cross-file exact duplicates, one bad line and one empty text each."""
+    src = tmp_path / "in"
+    src.mkdir()
+    for f in range(n_files):
+        rows = [{"id": f"f{f}-{i:03d}", "text": f"Document {i} of file {f}. " + "Some words here. " * (i % 7 + 1)}
+                for i in range(per_file)]
+        rows.append({"id": f"f{f}-dup", "text": "The same text in every file.\n\n\n  "})
+        rows.append({"id": f"f{f}-empty", "text": "   \n "})
+        write_jsonl(src / f"part{f}.jsonl", rows)
+        with open(src / f"part{f}.jsonl", "ab") as fh:
+            fh.write(b'{"id": "broken", "text": \n')
+    return src
+
+
+def make_cfg(src: Path, out: Path, **over) -> config.CurateConfig:
+    raw = {
+        "inputs": [{"path": str(src / "*.jsonl")}],
+        "output": str(out),
+        "runner": {"batch_size": 16},
+        "shards": {"target_bytes": 2000},
+        "max_error_fraction": 0.05,
+    }
+    raw.update(over)
+    return config.parse(raw)
+
+
+def digests(run: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(run)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(run.glob("*/*.parquet"))
+    }
+
+
+def test_run_balances_and_routes_everything(tmp_path):
+    src = corpus(tmp_path)
+    manifest = curate.run(make_cfg(src, tmp_path / "run"))
+    c = manifest["counts"]
+    assert c["read"] == 3 * 43
+    assert c["errors"] == 3
+    assert c["dropped_by_reason"] == {"empty_text": 3, "exact_dup": 2}
+    assert c["kept"] == 3 * 40 + 1
+    assert c["read"] == c["kept"] + c["dropped"] + c["errors"]
+    assert all(s["balanced"] for s in manifest["sources"].values()) and len(manifest["sources"]) == 3
+    run = tmp_path / "run"
+    kept = pq.read_table(run / "shards").column("id").to_pylist()
+    assert len(kept) == len(set(kept)) == c["kept"]
+    assert "f0-dup" in kept and "f1-dup" not in kept  # the smallest id of a repeated text is kept
+    dropped = pq.read_table(run / "dropped").to_pylist()
+    dups = {d["id"]: d["dup_of"] for d in dropped if d["reason"] == "exact_dup"}
+    assert dups == {"f1-dup": "f0-dup", "f2-dup": "f0-dup"}
+    errors = pq.read_table(run / "errors").to_pylist()
+    assert {e["raw"] for e in errors} == {b'{"id": "broken", "text": \n'}
+    assert len(manifest["shards"]) > 3  # the size cap split each input's output
+    run_dir.load(str(run))  # every checksum verifies
+
+
+def test_manifest_refuses_a_changed_file(tmp_path):
+    src = corpus(tmp_path, n_files=1)
+    curate.run(make_cfg(src, tmp_path / "run"))
+    shard = sorted((tmp_path / "run" / "shards").glob("*.parquet"))[0]
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    with pytest.raises(IntegrityError, match="checksum"):
+        run_dir.load(str(tmp_path / "run"))
+
+
+def test_output_does_not_depend_on_batch_size(tmp_path):
+    src = corpus(tmp_path)
+    a = curate.run(make_cfg(src, tmp_path / "a", runner={"batch_size": 7}))
+    b = curate.run(make_cfg(src, tmp_path / "b", runner={"batch_size": 1000}))
+    ids = lambda run: sorted(pq.read_table(run / "shards").column("id").to_pylist())  # noqa: E731
+    assert ids(tmp_path / "a") == ids(tmp_path / "b")
+    assert a["counts"] == b["counts"]
+
+
+def test_interrupted_run_resumes_to_identical_output(tmp_path):
+    src = corpus(tmp_path, n_files=4)
+    clean = curate.run(make_cfg(src, tmp_path / "clean"))
+    cfg = make_cfg(src, tmp_path / "resumed", fail_after_shards=3)
+    with pytest.raises(Exception, match="fault injection"):
+        curate.run(cfg)
+    assert not (tmp_path / "resumed" / "manifest.json").exists()
+    finished = list((tmp_path / "resumed" / "_progress").glob("*.json"))
+    assert len(finished) < 4  # the crash left work undone
+    resumed = curate.run(make_cfg(src, tmp_path / "resumed"))
+    assert digests(tmp_path / "resumed") == digests(tmp_path / "clean")
+    assert resumed["counts"] == clean["counts"]
+    kept = pq.read_table(tmp_path / "resumed" / "shards").column("id").to_pylist()
+    assert len(kept) == len(set(kept)) == clean["counts"]["kept"]
+
+
+def test_rerun_of_a_finished_run_redoes_nothing(tmp_path):
+    src = corpus(tmp_path, n_files=2)
+    curate.run(make_cfg(src, tmp_path / "run"))
+    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "run").glob("*/*.parquet")}
+    curate.run(make_cfg(src, tmp_path / "run"))
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "run").glob("*/*.parquet")} == before
+
+
+def test_run_dir_with_another_config_is_refused(tmp_path):
+    src = corpus(tmp_path, n_files=1)
+    curate.run(make_cfg(src, tmp_path / "run"))
+    with pytest.raises(IntegrityError, match="another config"):
+        curate.run(make_cfg(src, tmp_path / "run", exact_dedup={"enabled": False}))
+
+
+def test_too_many_errors_stop_the_run(tmp_path):
+    src = corpus(tmp_path, n_files=1)
+    with pytest.raises(InputError, match="max_error_fraction"):
+        curate.run(make_cfg(src, tmp_path / "run", max_error_fraction=0.001))
+    assert not (tmp_path / "run" / "manifest.json").exists()
+
+
+def test_missing_input_and_bad_config_fail_before_any_work(tmp_path):
+    with pytest.raises(InputError, match="matches no file"):
+        curate.run(make_cfg(tmp_path / "nowhere", tmp_path / "run"))
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(ConfigError, match="no parameter 'bogus'"):
+        make_cfg(tmp_path, tmp_path / "run", bogus=1)
+    with pytest.raises(ConfigError, match="'batch_size' parameter .* must be int"):
+        make_cfg(tmp_path, tmp_path / "run", runner={"batch_size": "big"})
+
+
+def test_multiprocess_workers_match_single_process(tmp_path):
+    src = corpus(tmp_path, n_files=2, per_file=20)
+    curate.run(make_cfg(src, tmp_path / "one"))
+    curate.run(make_cfg(src, tmp_path / "two", runner={"batch_size": 16, "workers": 2}))
+    assert digests(tmp_path / "one") == digests(tmp_path / "two")
+
+
+def test_dataflow_dry_run_builds_the_job_offline(tmp_path):
+    src = corpus(tmp_path, n_files=1)
+    cfg = make_cfg(
+        src,
+        "gs://tamis-test-bucket/run",
+        runner={"name": "dataflow", "options": {"project": "tamis-test", "region": "us-central1",
+                                                "temp_location": "gs://tamis-test-bucket/tmp"}},
+    )
+    assert curate.run(cfg, dry_run=True) is None
+    with pytest.raises(ConfigError, match="temp_location"):
+        curate.run(make_cfg(src, "gs://b/run", runner={"name": "dataflow", "options": {"project": "p", "region": "r"}}),
+                   dry_run=True)
+    with pytest.raises(ConfigError, match="Project ID"):
+        curate.run(make_cfg(src, "gs://b/run", runner={"name": "dataflow", "options": {
+            "project": "p", "region": "r", "temp_location": "gs://tamis-test-bucket/tmp"}}), dry_run=True)
