@@ -64,6 +64,42 @@ def test_default_keeps_paragraphs_and_drops_headline(real_pages):
     assert "<" not in text and "script" not in text.lower().split()
 
 
+SENTENCES = "<p>" + "The council voted on Tuesday to expand the library budget next year, officials said. " * 3 + "</p>"
+ARTICLE = (
+    "<article><div>Advertisement</div>" + SENTENCES + "<h2>What comes next</h2>" + SENTENCES
+    + '<div class="c-credit">Photo by Jane Roe for Example Images</div>' + SENTENCES + "<p>Updated Monday</p></article>"
+)  # fmt: skip
+
+
+def _tags_only(html: str) -> str:
+    from resiliparse.extract.html2text import extract_plain_text
+    from resiliparse.parse.html import HTMLTree
+
+    from tamis.io.html import _SKIP_TAGS_ONLY
+
+    return extract_plain_text(HTMLTree.parse(html), main_content=True, skip_elements=_SKIP_TAGS_ONLY)
+
+
+def test_default_prunes_boilerplate_and_trims_edges():
+    html = f"<html><body>{ARTICLE}</body></html>"
+    assert "Jane Roe" in _tags_only(html)  # the class rule, not resiliparse, removes the credit
+    text = extract(html)
+    assert "Jane Roe" not in text
+    assert text.startswith("The council") and text.endswith("officials said.")  # edge leftovers trimmed
+    assert "\nWhat comes next\n" in text  # a short line inside the text is a subhead: kept
+
+
+def test_class_rule_hitting_the_whole_article_falls_back_to_tag_rules():
+    from resiliparse.extract.html2text import extract_plain_text
+    from resiliparse.parse.html import HTMLTree
+
+    from tamis.io.html import _SKIP
+
+    html = f'<html><body><div class="page-header-wrapper">{ARTICLE}</div></body></html>'
+    assert extract_plain_text(HTMLTree.parse(html), main_content=True, skip_elements=_SKIP).strip() == ""
+    assert extract(html).count("The council voted") == 9
+
+
 def test_unknown_extractor_is_a_config_error():
     with pytest.raises(ConfigError):
         extract("<p>x</p>", extractor="nope")
