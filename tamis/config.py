@@ -43,9 +43,11 @@ class NormalizeConfig:
 @dataclass
 class ExactDedupConfig:
     enabled: bool = True
-    # C4-style: drop repeated 3-sentence spans across documents (keeps the first by id).
-    spans: bool = False
-    span_sentences: int = 3
+    buckets: int = 64  # hash partitions resolved independently; raise with corpus size (~1M docs each)
+    # C4-style dedup of text units across documents: every repeated line (or paragraph) is kept only in the
+    # document with the smallest id and cut from the others; units shorter than min_unit_chars are left alone.
+    units: Literal["off", "line", "paragraph"] = "off"
+    min_unit_chars: int = 0
 
 
 KeepRule = Literal["first", "longest", "score"]  # which member of a duplicate cluster stays; see tamis.filters.neardup

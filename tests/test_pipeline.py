@@ -167,3 +167,34 @@ def test_dataflow_dry_run_builds_the_job_offline(tmp_path):
     with pytest.raises(ConfigError, match="Project ID"):
         curate.run(make_cfg(src, "gs://b/run", runner={"name": "dataflow", "options": {
             "project": "p", "region": "r", "temp_location": "gs://tamis-test-bucket/tmp"}}), dry_run=True)
+
+
+def test_line_dedup_cuts_repeated_lines_from_later_documents(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    boiler = "Subscribe to our newsletter for more stories like this one."
+    write_jsonl(src / "a.jsonl", [
+        {"id": "a1", "text": f"First story about rivers and lakes.\n{boiler}"},
+        {"id": "a2", "text": f"Second story about mountains.\n{boiler}\nShort"},
+        {"id": "a3", "text": boiler},
+    ])
+    cfg = make_cfg(src, tmp_path / "run", exact_dedup={"units": "line", "min_unit_chars": 10})
+    manifest = curate.run(cfg)
+    kept = {r["id"]: r["text"] for r in pq.read_table(tmp_path / "run" / "shards").to_pylist()}
+    assert kept == {
+        "a1": f"First story about rivers and lakes.\n{boiler}",
+        "a2": "Second story about mountains.\nShort",
+    }
+    # a3 is only the boilerplate line, which a1 holds first: cutting it leaves nothing.
+    assert manifest["counts"]["dropped_by_reason"] == {"all_lines_repeated": 1}
+
+
+def test_exact_dedup_pure_functions():
+    from tamis.filters.exact_dedup import first_occurrences, remove_units, text_hashes, unit_hashes
+
+    h = text_hashes(["a", "b", "a", "c", "b", "a"])
+    dup, kept = first_occurrences(h, ["5", "1", "3", "2", "0", "4"])
+    assert dict(zip(dup.tolist(), kept.tolist(), strict=True)) == {0: 2, 5: 2, 1: 4}
+    hashes, rows, pos = unit_hashes(["x line\n\nshort\nx line", "x line"], "line", min_chars=6)
+    assert rows.tolist() == [0, 0, 1] and pos.tolist() == [0, 3, 0]
+    assert remove_units("a\nb\nc", "line", {1}) == "a\nc"

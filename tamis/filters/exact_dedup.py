@@ -1,36 +1,59 @@
-"""Exact deduplication on a hash of the normalized text: the smallest id of each text is kept.
+"""Exact deduplication on hashes of normalized text: whole documents, and C4-style lines or paragraphs.
 
-The pipeline hashes every document, partitions the (hash, id, batch key)
-triples into hash buckets and resolves each bucket independently, so only
-hashes and ids are shuffled, never texts; a bucket holds about
-corpus_docs / n_buckets rows of 24 bytes plus the id strings.
+A repeated text is kept where its id is smallest, so decisions do not depend
+on input order, batching or workers. The pipeline shuffles only (hash, id,
+batch key, row) tuples, partitioned into hash buckets resolved independently
+with numpy, never the texts; a bucket holds about items / buckets rows.
 """
 
 import hashlib
 
 import numpy as np
 
+SEPARATORS = {"line": "\n", "paragraph": "\n\n"}
+
+
+def _hash(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
+
 
 def text_hashes(texts: list[str]) -> np.ndarray:
-    """64-bit content hashes (first 8 bytes of blake2b, fixed, unseeded: stable across runs and machines)."""
-    out = np.empty(len(texts), dtype=np.uint64)
-    for i, t in enumerate(texts):
-        out[i] = int.from_bytes(hashlib.blake2b(t.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
-    return out
+    """64-bit content hashes (blake2b, unseeded: stable across runs and machines)."""
+    return np.fromiter((_hash(t) for t in texts), dtype=np.uint64, count=len(texts))
 
 
-def first_occurrences(hashes: np.ndarray, ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """For rows that repeat an earlier text, return (row indices of duplicates, row index of the kept row).
+def unit_hashes(texts: list[str], unit: str, min_chars: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(hashes, row, position) of every line or paragraph at least `min_chars` long (blank ones skipped)."""
+    hashes, rows, positions = [], [], []
+    sep = SEPARATORS[unit]
+    for row, text in enumerate(texts):
+        for pos, part in enumerate(text.split(sep)):
+            part = part.strip()
+            if part and len(part) >= min_chars:
+                hashes.append(_hash(part))
+                rows.append(row)
+                positions.append(pos)
+    return np.array(hashes, dtype=np.uint64), np.array(rows, dtype=np.int64), np.array(positions, dtype=np.int64)
 
-    "Earlier" means a smaller id, so the decision is independent of input order
-    and of how the corpus was split into batches or workers.
+
+def first_occurrences(
+    hashes: np.ndarray, ids: list[str], positions: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """For items repeating an earlier one, return (their indices, index of the kept item).
+
+    "Earlier" is the smaller (id, position), so the first occurrence inside
+    the document with the smallest id is kept.
     """
     if len(ids) == 0:
         return np.empty(0, np.int64), np.empty(0, np.int64)
-    id_arr = np.asarray(ids, dtype=object)
-    order = np.lexsort((id_arr.astype(str), hashes))
+    positions = np.zeros(len(ids), np.int64) if positions is None else positions
+    order = np.lexsort((positions, np.asarray(ids, dtype=str), hashes))
     sorted_hashes = hashes[order]
     starts = np.r_[True, sorted_hashes[1:] != sorted_hashes[:-1]]
     group_first = order[np.maximum.accumulate(np.where(starts, np.arange(len(order)), 0))]
-    dup = ~starts
-    return order[dup], group_first[dup]
+    return order[~starts], group_first[~starts]
+
+
+def remove_units(text: str, unit: str, positions: set[int]) -> str:
+    sep = SEPARATORS[unit]
+    return sep.join(p for i, p in enumerate(text.split(sep)) if i not in positions).strip()

@@ -71,8 +71,8 @@ def build_pipeline(p: beam.Pipeline, cfg: CurateConfig, pl: Plan) -> None:
     docs = read.docs
     dropped = [read[DROPPED]]
     if cfg.exact_dedup.enabled:
-        dedup = docs | "ExactDedup" >> ExactDedup()
-        docs = dedup.kept
+        dedup = docs | "ExactDedup" >> ExactDedup(cfg.exact_dedup)
+        docs = dedup["kept"]
         dropped.append(dedup[DROPPED])
     done = frozenset(pl.done)
 

@@ -1,74 +1,139 @@
-"""ExactDedup: drop documents whose normalized text an earlier id already has.
+"""ExactDedup: drop documents whose normalized text a smaller id already has; optionally cut
+lines or paragraphs that a smaller id already has (C4).
 
-Only (hash, id, batch key) triples are shuffled to find duplicates, in
-`buckets` partitions resolved with numpy; the drop list then meets its
-batches in a join on the batch key.
+Only (hash, id, batch key, row, position) tuples are shuffled to find
+repeats, in `buckets` partitions resolved with numpy; the decisions then meet
+their batches in a join on the batch key.
 """
+
+from collections import defaultdict
 
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 
-from tamis.filters.exact_dedup import first_occurrences, text_hashes
+from tamis.config import ExactDedupConfig
+from tamis.filters.exact_dedup import first_occurrences, remove_units, text_hashes, unit_hashes
 from tamis.pipelines.read import DROPPED, STAGE_RANK
 from tamis.schema import dropped
 
 STAGE = "exact_dedup"
 
 
-def _hash_rows(element, buckets: int):
-    key, batch = element
-    hashes = text_hashes(batch.column("text").to_pylist())
-    ids = batch.column("id").to_pylist()
+def _partition(key, hashes, ids, rows, positions, buckets: int):
     part = (hashes % np.uint64(buckets)).astype(np.int64)
     for b in np.unique(part):
-        rows = np.flatnonzero(part == b)
-        yield int(b), (hashes[rows], [ids[i] for i in rows], key, rows)
+        sel = np.flatnonzero(part == b)
+        yield int(b), (key, hashes[sel], [ids[r] for r in rows[sel]], rows[sel], positions[sel])
 
 
-def _resolve_bucket(element):
+def _hash_docs(element, buckets: int):
+    key, batch = element
+    n = batch.num_rows
+    hashes = text_hashes(batch.column("text").to_pylist())
+    yield from _partition(key, hashes, batch.column("id").to_pylist(), np.arange(n), np.zeros(n, np.int64), buckets)
+
+
+def _hash_units(element, buckets: int, unit: str, min_chars: int):
+    key, batch = element
+    hashes, rows, positions = unit_hashes(batch.column("text").to_pylist(), unit, min_chars)
+    yield from _partition(key, hashes, batch.column("id").to_pylist(), rows, positions, buckets)
+
+
+def _resolve(element):
+    """Yield (batch key, (row, position, kept id)) for every repeated item of one bucket."""
     _, groups = element
     groups = list(groups)
-    hashes = np.concatenate([g[0] for g in groups])
-    ids = [i for g in groups for i in g[1]]
-    owner = np.repeat(np.arange(len(groups)), [len(g[1]) for g in groups])
-    row = np.concatenate([g[3] for g in groups])
-    dup, kept = first_occurrences(hashes, ids)
+    hashes = np.concatenate([g[1] for g in groups])
+    ids = [i for g in groups for i in g[2]]
+    rows = np.concatenate([g[3] for g in groups])
+    positions = np.concatenate([g[4] for g in groups])
+    owner = np.repeat(np.arange(len(groups)), [len(g[2]) for g in groups])
+    dup, kept = first_occurrences(hashes, ids, positions)
     for d, k in zip(dup, kept, strict=True):
-        yield groups[owner[d]][2], (int(row[d]), ids[k])
+        yield groups[owner[d]][0], (int(rows[d]), int(positions[d]), ids[k])
 
 
-class _ApplyDrops(beam.DoFn):
+class _DropDocs(beam.DoFn):
     def process(self, element):
         key, joined = element
-        batches, drops = list(joined["batch"]), dict(joined["drop"])
+        batches, repeats = list(joined["batch"]), list(joined["repeats"])
         if not batches:
             return
         (batch,) = batches
-        if drops:
-            rows = sorted(drops)
+        if repeats:
+            kept_id = {row: k for row, _, k in repeats}
+            rows = sorted(kept_id)
             mask = np.ones(batch.num_rows, dtype=bool)
             mask[rows] = False
-            gone = dropped(batch.take(pa.array(rows)), STAGE, ["exact_dup"] * len(rows), [drops[r] for r in rows])
+            gone = dropped(batch.take(pa.array(rows)), STAGE, ["exact_dup"] * len(rows), [kept_id[r] for r in rows])
             yield beam.pvalue.TaggedOutput(DROPPED, (key[0], ((key[1], STAGE_RANK[STAGE]), gone)))
             batch = batch.filter(pa.array(mask))
         yield key, batch
 
 
+class _CutUnits(beam.DoFn):
+    """Remove repeated units; a document left with no text is dropped, pointing at one of the kept copies."""
+
+    def __init__(self, unit: str):
+        self.unit = unit
+
+    def process(self, element):
+        key, joined = element
+        batches, repeats = list(joined["batch"]), list(joined["repeats"])
+        if not batches:
+            return
+        (batch,) = batches
+        if not repeats:
+            yield key, batch
+            return
+        cut: dict[int, set[int]] = defaultdict(set)
+        source: dict[int, str] = {}
+        for row, pos, kept in repeats:
+            cut[row].add(pos)
+            source.setdefault(row, kept)
+        texts = batch.column("text").to_pylist()
+        for row, positions in cut.items():
+            texts[row] = remove_units(texts[row], self.unit, positions)
+        batch = batch.set_column(batch.schema.get_field_index("text"), "text", pa.array(texts, pa.string()))
+        empty = np.array([not t for t in texts])
+        if empty.any():
+            rows = np.flatnonzero(empty)
+            reasons = [f"all_{self.unit}s_repeated"] * len(rows)
+            gone = dropped(batch.take(pa.array(rows)), STAGE, reasons, [source[r] for r in rows])
+            yield beam.pvalue.TaggedOutput(DROPPED, (key[0], ((key[1], STAGE_RANK[STAGE] + 1), gone)))
+            batch = batch.filter(pa.array(~empty))
+        yield key, batch
+
+
 class ExactDedup(beam.PTransform):
-    def __init__(self, buckets: int = 64):
+    """Outputs `kept` ((input, batch), batch) and `dropped` (input, ((batch, rank), DROPPED batch))."""
+
+    def __init__(self, cfg: ExactDedupConfig):
         super().__init__()
-        self.buckets = buckets
+        self.cfg = cfg
+
+    def _repeats(self, batches, label: str, hash_fn, *args):
+        return (
+            batches
+            | f"Hash{label}" >> beam.FlatMap(hash_fn, self.cfg.buckets, *args)
+            | f"Group{label}" >> beam.GroupByKey()
+            | f"Resolve{label}" >> beam.FlatMap(_resolve)
+        )
 
     def expand(self, batches):
-        drops = (
-            batches
-            | "HashRows" >> beam.FlatMap(_hash_rows, self.buckets)
-            | "GroupBuckets" >> beam.GroupByKey()
-            | "Resolve" >> beam.FlatMap(_resolve_bucket)
+        docs = (
+            {"batch": batches, "repeats": self._repeats(batches, "Docs", _hash_docs)}
+            | "JoinDocs" >> beam.CoGroupByKey()
+            | "DropDocs" >> beam.ParDo(_DropDocs()).with_outputs(DROPPED, main="kept")
         )
-        return (
-            {"batch": batches, "drop": drops}
-            | "JoinDrops" >> beam.CoGroupByKey()
-            | "ApplyDrops" >> beam.ParDo(_ApplyDrops()).with_outputs(DROPPED, main="kept")
+        if self.cfg.units == "off":
+            return docs
+        repeats = self._repeats(docs.kept, "Units", _hash_units, self.cfg.units, self.cfg.min_unit_chars)
+        units = (
+            {"batch": docs.kept, "repeats": repeats}
+            | "JoinUnits" >> beam.CoGroupByKey()
+            | "CutUnits" >> beam.ParDo(_CutUnits(self.cfg.units)).with_outputs(DROPPED, main="kept")
         )
+        dropped_all = (docs[DROPPED], units[DROPPED]) | "DedupDropped" >> beam.Flatten()
+        return {"kept": units.kept, DROPPED: dropped_all}
