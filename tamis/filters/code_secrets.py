@@ -18,11 +18,32 @@ from tamis.filters.base import Scorer
 from tamis.filters.registry import register
 from tamis.filters.text import DocView
 
+_KEY_BEGIN = re.compile(r"-----BEGIN[A-Z0-9 ]{0,40} PRIVATE KEY(?: BLOCK)?-----")
+_KEY_END = re.compile(r"-----END[A-Z0-9 ]{0,40} PRIVATE KEY(?: BLOCK)?-----")
+_KEY_SPAN = 20000  # a PEM private key is a few KB; an END further away is not this key's
+
+
+def _redact_private_keys(text: str) -> tuple[str, int]:
+    """Replace each PEM private-key block (BEGIN line to its END line, or the BEGIN line alone) by <PRIVATE_KEY>.
+
+    Done with finditer + a bounded search for the END line instead of one lazy
+    regex, which would rescan the window for every BEGIN without an END.
+    """
+    pieces, pos, count = [], 0, 0
+    for m in _KEY_BEGIN.finditer(text):
+        if m.start() < pos:  # inside a block already replaced
+            continue
+        end = _KEY_END.search(text, m.end(), m.end() + _KEY_SPAN)
+        pieces += [text[pos : m.start()], "<PRIVATE_KEY>"]
+        pos = end.end() if end else m.end()
+        count += 1
+    return ("".join(pieces) + text[pos:] if count else text), count
+
+
 # (placeholder kind, pattern); where group "v" exists only it is replaced (keeps `key = "` around it).
 # Patterns open with a literal or a character class, never `\b` or a case-insensitive group, so that
 # the regex engine can skip ahead to candidates; word boundaries are checked by a look-behind after it.
 SECRETS: list[tuple[str, re.Pattern]] = [
-    ("PRIVATE_KEY", re.compile(r"-----BEGIN[A-Z0-9 ]{0,40} PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]{0,20000}?-----END[A-Z0-9 ]{0,40} PRIVATE KEY(?: BLOCK)?-----)?")),
     ("AWS_ACCESS_KEY", re.compile(r"A(?<![0-9A-Za-z]A)(?:KIA|SIA|BIA|CCA|GPA|IDA|ROA|NPA|NVA|IPA)[0-9A-Z]{16}(?![0-9A-Za-z])")),
     ("AWS_SECRET_KEY", re.compile(r"[Aa](?i:(?<=a)ws_?secret_?(?:access_?)?key)[\"']?\s{0,5}(?::=|=>|[:=])\s{0,5}[\"']?(?P<v>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])")),
     ("GCP_API_KEY", re.compile(r"AIza(?<![\w-]AIza)[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])")),
@@ -42,7 +63,7 @@ SECRETS: list[tuple[str, re.Pattern]] = [
 
 def redact_secrets(text: str) -> tuple[str, int]:
     """(text with every secret replaced by `<KIND>`, number of secrets found)."""
-    total = 0
+    text, total = _redact_private_keys(text)
     for kind, pattern in SECRETS:
         placeholder = f"<{kind}>"
 
