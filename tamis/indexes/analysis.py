@@ -111,11 +111,11 @@ class Analyzer:
         lookup = self._lookup
         return [t for w in self.words(text) for t in lookup(w)]
 
-    def batch(self, texts: Iterable[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
-        """Analyze many texts at once: (distinct terms, term index of every token, tokens per text).
+    def ids(self, texts: Iterable[str], vocab: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+        """Term ids of every kept token of `texts` (new terms are added to `vocab`) and kept tokens per text.
 
-        The per-token work is a dict lookup; stemming runs once per distinct word
-        of the batch (PyStemmer's C loop), which is what makes index builds fast.
+        Per token the work is one dict lookup; stopword and stem decisions run once
+        per distinct word, which is what makes index builds fast.
         """
         tokens: list[str] = []
         lengths: list[int] = []
@@ -125,15 +125,11 @@ class Analyzer:
             lengths.append(len(w))
         uniq = list(dict.fromkeys(tokens))
         word_index = {w: i for i, w in enumerate(uniq)}
-        keep = [w not in self._stop for w in uniq]
-        kept = [w for w, k in zip(uniq, keep, strict=True) if k]
-        stems = self._stemmer.stemWords(kept) if self._stemmer else kept
-        vocab: dict[str, int] = {}
-        word_term = np.full(len(uniq), -1, dtype=np.int64)
-        word_term[np.flatnonzero(keep)] = [vocab.setdefault(s, len(vocab)) for s in stems]
-        token_words = np.fromiter(map(word_index.__getitem__, tokens), dtype=np.int64, count=len(tokens))
-        token_terms = word_term[token_words]
+        lookup, add = self._lookup, vocab.setdefault
+        word_term = np.fromiter(
+            (add(t[0], len(vocab)) if t else -1 for t in map(lookup, uniq)), dtype=np.int64, count=len(uniq)
+        )
+        token_terms = word_term[np.fromiter(map(word_index.__getitem__, tokens), dtype=np.int64, count=len(tokens))]
+        kept = token_terms >= 0
         doc_of_token = np.repeat(np.arange(len(lengths)), lengths)
-        kept_tokens = token_terms >= 0
-        doc_len = np.bincount(doc_of_token[kept_tokens], minlength=len(lengths))
-        return list(vocab), token_terms[kept_tokens], doc_len
+        return token_terms[kept], np.bincount(doc_of_token[kept], minlength=len(lengths))

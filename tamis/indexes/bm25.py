@@ -162,12 +162,22 @@ class ShardCounts:
         return pa.table({"term": pa.array(self.terms, pa.string()), "df": counts})
 
 
-def count(analyzer: Analyzer, texts: list[str]) -> ShardCounts:
-    terms, token_terms, doc_len = analyzer.batch(texts)
-    n_terms = max(len(terms), 1)
-    doc_of_token = np.repeat(np.arange(len(doc_len), dtype=np.int64), doc_len)
-    pairs, tf = np.unique(doc_of_token * n_terms + token_terms, return_counts=True)
-    return ShardCounts(terms, (pairs // n_terms).astype(np.int32), pairs % n_terms, tf.astype(np.int32), doc_len)
+def count(analyzer: Analyzer, texts: list[str], chunk_docs: int = 4096) -> ShardCounts:
+    """Term frequencies of a shard, analyzed `chunk_docs` texts at a time so token strings never pile up."""
+    vocab: dict[str, int] = {}
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    for start in range(0, len(texts), chunk_docs):
+        token_terms, doc_len = analyzer.ids(texts[start : start + chunk_docs], vocab)
+        n_terms = max(len(vocab), 1)
+        doc_of_token = np.repeat(np.arange(len(doc_len), dtype=np.int64), doc_len)
+        pairs, tf = np.unique(doc_of_token * n_terms + token_terms, return_counts=True)
+        parts.append(((pairs // n_terms + start).astype(np.int32), pairs % n_terms, tf.astype(np.int32), doc_len))
+    if not parts:
+        return ShardCounts(
+            [], np.zeros(0, np.int32), np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int64)
+        )
+    doc, term, tf, doc_len = (np.concatenate(arrays) for arrays in zip(*parts, strict=True))
+    return ShardCounts(list(vocab), doc, term, tf, doc_len.astype(np.int64))
 
 
 # --- step 2: global statistics ---------------------------------------------------------------------------------
