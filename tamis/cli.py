@@ -18,6 +18,7 @@ COMMANDS = {
     "curate": "tamis.pipelines.curate_cmd",
     "demo": "tamis.demo",
     "eval extraction": "tamis.eval.extraction",
+    "eval neardup": "tamis.eval.neardup",
     "eval retrieval": "tamis.eval.retrieval",
     "index bm25": "tamis.indexes.bm25_cmd",
 }

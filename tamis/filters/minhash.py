@@ -16,7 +16,9 @@ from tamis.errors import ConfigError
 from tamis.filters.shingles import Shingling, mix64, shingles
 
 EMPTY = np.iinfo(np.uint64).max
-_PERM_CHUNK = 16  # permutations evaluated together: bounds the temporary to 16 × shingles × 8 bytes
+_PERM_CHUNK = 8  # permutations evaluated together
+_TEXT_GROUP = 1 << 20  # characters shingled together
+_BLOCK = 16384  # shingles per block: the temporary is 8 × 16384 × 8 bytes = 1 MiB
 
 
 @dataclass(frozen=True)
@@ -44,23 +46,38 @@ class MinHasher:
         self.b = rng.integers(0, EMPTY, num_perm, dtype=np.uint64, endpoint=True)
 
     def signatures(self, hashes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-        """(n, num_perm) uint64 signatures of the n shingle sets hashes[offsets[i]:offsets[i+1]]."""
+        """(n, num_perm) uint64 signatures of the n shingle sets hashes[offsets[i]:offsets[i+1]].
+
+        Works block by block of shingles so temporaries stay in cache (a block
+        holds whole texts and pieces of long ones; a text's minimum is taken over its pieces).
+        """
         n = len(offsets) - 1
         sig = np.full((n, self.num_perm), EMPTY, np.uint64)
-        has = offsets[1:] > offsets[:-1]
-        if not has.any():
-            return sig
-        starts = offsets[:-1][has]
-        rows = np.flatnonzero(has)
-        for k in range(0, self.num_perm, _PERM_CHUNK):
-            a = self.a[k : k + _PERM_CHUNK, None]
-            v = hashes[None, :] * a
-            v += self.b[k : k + _PERM_CHUNK, None]
-            sig[rows, k : k + _PERM_CHUNK] = np.minimum.reduceat(v, starts, axis=1).T
+        total = int(offsets[-1])
+        for lo in range(0, total, _BLOCK):
+            hi = min(lo + _BLOCK, total)
+            first = int(np.searchsorted(offsets, lo, side="right")) - 1  # text holding shingle lo
+            last = int(np.searchsorted(offsets, hi, side="left"))  # texts [first, last) meet the block
+            docs = np.arange(first, last)
+            starts = np.maximum(offsets[first:last], lo)
+            has = starts < np.minimum(offsets[first + 1 : last + 1], hi)
+            docs, starts = docs[has], starts[has] - lo
+            block = hashes[lo:hi]
+            for k in range(0, self.num_perm, _PERM_CHUNK):
+                v = block[None, :] * self.a[k : k + _PERM_CHUNK, None]
+                v += self.b[k : k + _PERM_CHUNK, None]
+                part = np.minimum.reduceat(v, starts, axis=1).T
+                sig[docs, k : k + _PERM_CHUNK] = np.minimum(sig[docs, k : k + _PERM_CHUNK], part)
         return sig
 
     def of_texts(self, texts: list[str], shingling: Shingling) -> np.ndarray:
-        return self.signatures(*shingles(texts, shingling))
+        """Signatures of texts, shingled in groups of about 1M characters to bound the temporaries."""
+        if not texts:
+            return np.empty((0, self.num_perm), np.uint64)
+        ends = np.cumsum([len(t) + 1 for t in texts])
+        cuts = np.unique(np.searchsorted(ends, np.arange(_TEXT_GROUP, ends[-1], _TEXT_GROUP), side="right"))
+        groups = np.split(np.arange(len(texts)), cuts[cuts < len(texts)])
+        return np.concatenate([self.signatures(*shingles([texts[i] for i in g], shingling)) for g in groups if len(g)])
 
 
 def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
@@ -87,9 +104,7 @@ def collision_probability(s: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return 1.0 - (1.0 - s**rows) ** bands
 
 
-def choose_bands(
-    threshold: float, num_perm: int, fp_weight: float = 0.5, fn_weight: float = 0.5
-) -> tuple[int, int]:
+def choose_bands(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_weight: float = 0.5) -> tuple[int, int]:
     """(bands, rows) with bands × rows <= num_perm minimizing the weighted false positive + false negative mass.
 
     False positive mass: the collision probability integrated over Jaccard [0, t);

@@ -1,0 +1,274 @@
+"""Near-duplicate detection: tamis vs datasketch vs datatrove MinHash, then tamis's Beam stage at growing sizes.
+
+Part 1 (`peers`), on ../shared/data/curation/neardup/webis_s3_* (human-judged
+pairs; read at run time, never copied): the three MinHash implementations on
+the same documents with the same parameters (word 5-grams, 128 permutations,
+the bands × rows datasketch picks for `--threshold`), one core, one process:
+MB/s end to end (shingling, signatures, LSH buckets, clusters) and the
+precision/recall of their clusters. Then tamis with its default settings, and
+datasketch's best F1 over thresholds 0.3–0.9 (signatures reused).
+
+Part 2 (`scaling`): synthetic corpora grown from ../shared/data/curation/web_pool
+(each document a random draw of pool lines; a fixed share of documents are
+near copies of earlier ones with 2% of their words replaced), run through the
+Beam NearDup stage on the in-process FnApiRunner, one worker, each size in a
+fresh subprocess: MB/s, peak RSS, and the share of planted copies found.
+
+    python benchmarks/neardup.py --json                 # sizes 10 and 100 MB
+    python benchmarks/neardup.py --sizes 1000 --json    # the 1 GB run
+"""
+
+import argparse
+import gzip
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+DATA = Path(os.environ.get("TAMIS_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) / "curation"
+PLANT_RATE = 0.1
+PLANT_EDIT = 0.02
+
+
+def load_webis():
+    docs = [json.loads(line) for line in gzip.open(DATA / "neardup" / "webis_s3_docs.jsonl.gz", "rt")]
+    pairs = [json.loads(line) for line in open(DATA / "neardup" / "webis_s3_pairs.jsonl")]
+    return docs, [(p["a"], p["b"], p["label"]) for p in pairs]
+
+
+def clusters_from_pairs(candidates) -> dict[str, str]:
+    from tamis.filters.neardup import UnionFind
+
+    uf = UnionFind()
+    for a, b in candidates:
+        uf.union(a, b)
+    return {x: uf.find(x) for x in uf.parent}
+
+
+def words5(text: str) -> list[str]:
+    w = text.lower().split()
+    return [" ".join(w[i : i + 5]) for i in range(max(1, len(w) - 4))]
+
+
+def run_datasketch(docs, threshold, num_perm=128, signatures=None):
+    from datasketch import MinHash, MinHashLSH
+
+    if signatures is None:
+        signatures = {}
+        for d in docs:
+            m = MinHash(num_perm=num_perm, seed=1)
+            m.update_batch([s.encode("utf-8") for s in words5(d["text"])])
+            signatures[d["id"]] = m
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    pairs = []
+    for d in docs:
+        m = signatures[d["id"]]
+        pairs += [(d["id"], o) for o in lsh.query(m)]
+        lsh.insert(d["id"], m)
+    return clusters_from_pairs(pairs), signatures, (lsh.b, lsh.r)
+
+
+def run_datatrove(docs, bands, rows):
+    from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupSignature
+    from datatrove.utils.hashing import HashConfig
+
+    cfg = MinhashConfig(5, bands, rows, hash_config=HashConfig(precision=64, hash_fc="sha1"))
+    step = MinhashDedupSignature(tempfile.mkdtemp(), cfg)
+    buckets: dict = {}
+    for d in docs:
+        for i, band in enumerate(step.get_signature(step.get_shingles(d["text"]))):
+            buckets.setdefault((i, tuple(band)), []).append(d["id"])
+    pairs = [(m[0], o) for m in buckets.values() for o in m[1:]]
+    return clusters_from_pairs(pairs)
+
+
+def run_tamis(docs, cfg):
+    from tamis.filters.neardup import near_duplicates
+    from tamis.schema import documents
+
+    batches = [
+        documents([{"id": d["id"], "text": d["text"]} for d in docs[i : i + 1000]]) for i in range(0, len(docs), 1000)
+    ]
+    return near_duplicates(batches, cfg)
+
+
+def timed(fn, *args, **kw):
+    t = time.perf_counter()
+    out = fn(*args, **kw)
+    return out, time.perf_counter() - t
+
+
+def prf(pairs, root_of):
+    from tamis.eval.neardup import score
+
+    s = score(pairs, root_of)
+    return {k: round(s[k], 4) for k in ("precision", "recall", "f1")}
+
+
+def peers(threshold: float, skip_datatrove: bool) -> dict:
+    from tamis.config import NearDupConfig
+
+    docs, pairs = load_webis()
+    mb = sum(len(d["text"].encode()) for d in docs) / 1e6
+    out: dict = {
+        "docs": len(docs),
+        "mb": round(mb, 3),
+        "threshold": threshold,
+        "shingles": "word 5-grams",
+        "num_perm": 128,
+    }
+    run_tamis(docs[:5], NearDupConfig())  # warm the code-point table once, as a long run would
+
+    (ds_root, sigs, (b, r)), secs = timed(run_datasketch, docs, threshold)
+    out["bands"], out["rows"] = b, r
+    out["datasketch"] = {"mb_per_s": round(mb / secs, 3), "seconds": round(secs, 3), **prf(pairs, ds_root)}
+    same = NearDupConfig(threshold=threshold, verify=False, bands=b, rows=r, punctuation=False, digits=False)
+    tm_root, secs = timed(run_tamis, docs, same)
+    out["tamis"] = {"mb_per_s": round(mb / secs, 3), "seconds": round(secs, 3), **prf(pairs, tm_root)}
+    if not skip_datatrove:
+        dt_root, secs = timed(run_datatrove, docs, b, r)
+        out["datatrove"] = {"mb_per_s": round(mb / secs, 3), "seconds": round(secs, 3), **prf(pairs, dt_root)}
+    out["speedup_vs_datasketch"] = round(out["tamis"]["mb_per_s"] / out["datasketch"]["mb_per_s"], 2)
+
+    default, secs = timed(run_tamis, docs, NearDupConfig())
+    out["tamis_default"] = {"mb_per_s": round(mb / secs, 3), **prf(pairs, default), "config": "see NearDupConfig"}
+    sweep = {}
+    for t in np.round(np.arange(0.3, 0.91, 0.05), 2):
+        root, _, _ = run_datasketch(docs, float(t), signatures=sigs)
+        sweep[str(t)] = prf(pairs, root)
+    best = max(sweep, key=lambda t: sweep[t]["f1"])
+    out["datasketch_sweep"] = sweep
+    out["datasketch_best"] = {"threshold": float(best), **sweep[best]}
+    out["f1_gain_vs_datasketch_best"] = round(out["tamis_default"]["f1"] - sweep[best]["f1"], 4)
+    return out
+
+
+def grow_corpus(path: Path, target_mb: float, seed: int = 0) -> dict:
+    """Write a JSONL corpus of random draws of pool lines, with planted near copies; return its truth counts."""
+    rng = random.Random(seed)
+    lines = []
+    for raw in gzip.open(DATA / "web_pool" / "pool.jsonl.gz", "rt"):
+        lines += [ln for ln in json.loads(raw)["text"].split("\n") if len(ln) > 40]
+    vocab = [w for ln in lines[:5000] for w in ln.split()]
+    written = planted = 0
+    recent: list[str] = []
+    target = target_mb * 1e6
+    with open(path, "w", encoding="utf-8") as f:
+        i = 0
+        while written < target:
+            if recent and rng.random() < PLANT_RATE:
+                words = rng.choice(recent).split()
+                for _ in range(max(1, int(len(words) * PLANT_EDIT))):
+                    words[rng.randrange(len(words))] = rng.choice(vocab)
+                text, doc_id = " ".join(words), f"planted-{i}"
+                planted += 1
+            else:
+                text, doc_id = "\n".join(rng.choice(lines) for _ in range(rng.randint(5, 40))), f"doc-{i}"
+                recent = (recent + [text])[-1000:]
+            f.write(json.dumps({"id": doc_id, "text": text}) + "\n")
+            written += len(text.encode())
+            i += 1
+    return {"docs": i, "planted": planted, "mb": written / 1e6}
+
+
+def beam_run(path: str) -> dict:
+    """One size through the Beam stage, in this (fresh) process."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+    from tamis.config import InputConfig, NearDupConfig
+    from tamis.io.readers import read_file
+    from tamis.pipelines.neardup import NearDup
+    from tamis.pipelines.read import DROPPED
+
+    def read(p):
+        for i, (kind, batch) in enumerate(read_file(p, InputConfig(p), 1000)):
+            if kind == "docs":
+                yield (0, i), batch
+
+    def dropped_ids(kv):
+        return kv[1][1].column("id").to_pylist()
+
+    out_file = path + ".dropped.json"
+    started = time.perf_counter()
+    with beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(direct_num_workers=1)) as p:
+        res = p | beam.Create([path]) | "Read" >> beam.FlatMap(read) | NearDup(NearDupConfig())
+        _ = (
+            res[DROPPED]
+            | beam.FlatMap(dropped_ids)
+            | beam.combiners.ToList()
+            | beam.Map(lambda ids: Path(out_file).write_text(json.dumps(ids)))
+        )
+        _ = res.kept | beam.combiners.Count.Globally() | beam.Map(lambda n: Path(path + ".kept").write_text(str(n)))
+    seconds = time.perf_counter() - started
+    ids = json.loads(Path(out_file).read_text())
+    return {
+        "seconds": seconds,
+        "dropped": len(ids),
+        "dropped_planted": sum(i.startswith("planted-") for i in ids),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def scaling(sizes: list[float]) -> dict:
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in sizes:
+            path = Path(tmp) / f"corpus_{size:g}mb.jsonl"
+            truth = grow_corpus(path, size)
+            proc = subprocess.run(
+                [sys.executable, __file__, "--beam-run", str(path)], capture_output=True, text=True, check=True
+            )
+            run = json.loads(proc.stdout.strip().splitlines()[-1])
+            out[f"{size:g}MB"] = {
+                "docs": truth["docs"],
+                "mb": round(truth["mb"], 2),
+                "mb_per_s": round(truth["mb"] / run["seconds"], 3),
+                "peak_rss_mb": round(run["peak_rss_mb"], 1),
+                "planted": truth["planted"],
+                "planted_found": round(run["dropped_planted"] / max(truth["planted"], 1), 4),
+                "other_dropped": run["dropped"] - run["dropped_planted"],
+            }
+            path.unlink()
+    rates = [v["mb_per_s"] for v in out.values()]
+    if len(rates) > 1:
+        out["throughput_spread"] = round(max(rates) / min(rates) - 1, 3)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--threshold", type=float, default=0.7)
+    ap.add_argument("--sizes", default="10,100", help="scaling sizes in MB; empty to skip")
+    ap.add_argument("--skip-datatrove", action="store_true")
+    ap.add_argument("--skip-peers", action="store_true")
+    ap.add_argument("--out", help="also write the JSON here")
+    ap.add_argument("--beam-run", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.beam_run:
+        print(json.dumps(beam_run(args.beam_run)))
+        return
+    result = {} if args.skip_peers else peers(args.threshold, args.skip_datatrove)
+    sizes = [float(s) for s in args.sizes.split(",") if s]
+    if sizes:
+        result["scaling"] = scaling(sizes)
+    text = json.dumps(result, indent=None if args.json else 2)
+    if args.out:
+        Path(args.out).write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
