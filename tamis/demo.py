@@ -2,15 +2,28 @@
 
 import argparse
 import os
+import shutil
 from importlib import resources
 
 import yaml
+
+from tamis.errors import ConfigError
+from tamis.io import run_dir
 
 HELP = "run the curation pipeline on the bundled demo data and print a summary"
 
 
 def demo_dir() -> str:
     return str(resources.files("tamis") / "data" / "demo")
+
+
+def _clear_previous(output: str) -> None:
+    """The demo always starts fresh: remove an earlier demo run, refuse any other non-empty folder."""
+    if not os.path.exists(output):
+        return
+    if not os.path.isdir(output) or (os.listdir(output) and not run_dir.looks_like_run(output)):
+        raise ConfigError(f"{output} exists and is not a tamis run directory", hint="pass --output to a new folder")
+    shutil.rmtree(output)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -29,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     for item in raw["inputs"]:
         item["path"] = os.path.join(folder, item["path"])
     cfg = config.parse(raw, {"output": os.path.abspath(args.output), "runner.workers": args.workers})
+    _clear_previous(cfg.output)
     manifest = curate.run(cfg)
     print_summary(manifest, cfg.output)
     return 0

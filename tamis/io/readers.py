@@ -92,6 +92,7 @@ class _Batcher:
     batch_size: int
     docs: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    skipped: int = 0  # records that are not documents (WARC requests, metadata, images): counted, not errors
 
     def doc(self, offset: int, text: str, doc_id: Any, meta: dict[str, Any] | None) -> None:
         if doc_id is None or doc_id == "":
@@ -212,6 +213,7 @@ def _warc(path: str, cfg: InputConfig, out: _Batcher) -> Iterator[ReadItem]:
             for record in records:
                 offset = records.offset  # start of this record; get_record_offset() would consume it
                 if record.rec_type not in ("response", "resource"):
+                    out.skipped += 1
                     continue
                 length = record.rec_headers.get_header("Content-Length", "")
                 if not length.isdigit():
@@ -224,6 +226,7 @@ def _warc(path: str, cfg: InputConfig, out: _Batcher) -> Iterator[ReadItem]:
                 )
                 mime = ctype.split(";")[0].strip().lower()
                 if mime not in _HTML_TYPES and mime != "text/plain":
+                    out.skipped += 1
                     continue
                 payload = record.content_stream().read()
                 if record.digest_checker.passed is False:
@@ -252,12 +255,16 @@ def _warc(path: str, cfg: InputConfig, out: _Batcher) -> Iterator[ReadItem]:
 _READERS = {"jsonl": _jsonl, "parquet": _parquet, "warc": _warc, "text": _text}
 
 
-def read_file(path: str, cfg: InputConfig, batch_size: int = 1000, source: str | None = None) -> Iterator[ReadItem]:
-    """Stream one input file as ("docs" | "errors", RecordBatch) items."""
+def read_file(
+    path: str, cfg: InputConfig, batch_size: int = 1000, source: str | None = None, stats: dict | None = None
+) -> Iterator[ReadItem]:
+    """Stream one input file as ("docs" | "errors", RecordBatch) items; `stats` gets the `skipped` count."""
     fmt = detect_format(path) if cfg.format == "auto" else cfg.format
     out = _Batcher(source or path, batch_size)
     try:
         yield from _READERS[fmt](path, cfg, out)
+        if stats is not None:
+            stats["skipped"] = out.skipped
     except FileNotFoundError as e:
         raise InputError(f"Input file {path} disappeared while reading.") from e
 

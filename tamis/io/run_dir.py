@@ -70,6 +70,10 @@ def read_marker(run: str, f: InputFile, fp: str) -> dict[str, Any] | None:
     return marker
 
 
+def looks_like_run(run: str) -> bool:
+    return atomic.exists(atomic.join(run, manifest.MANIFEST)) or atomic.exists(atomic.join(run, "_progress"))
+
+
 def check_reusable(run: str, fp: str) -> None:
     """Refuse to mix outputs of two different configs in one run directory."""
     path = atomic.join(run, manifest.MANIFEST)

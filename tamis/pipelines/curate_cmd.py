@@ -60,6 +60,8 @@ def print_summary(manifest: dict, run: str) -> None:
     for reason, n in sorted(c["dropped_by_reason"].items(), key=lambda kv: -kv[1]):
         table.add_row(f"  {reason}", f"{n:,}")
     table.add_row("errors", f"{c['errors']:,}")
+    if c.get("skipped_non_document"):
+        table.add_row("not documents (skipped)", f"{c['skipped_non_document']:,}")
     table.add_row("shards written", f"{len(manifest['shards']):,}")
     Console().print(table)
     print(f"manifest: {os.path.join(run, 'manifest.json')}")

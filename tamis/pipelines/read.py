@@ -28,7 +28,8 @@ class _ReadFile(beam.DoFn):
         cfg_in = self.cfg.inputs[f.input_index]
         records = docs = 0
         batch_idx = 0
-        for kind, batch in read_file(f.path, cfg_in, self.cfg.runner.batch_size):
+        reader_stats: dict[str, int] = {}
+        for kind, batch in read_file(f.path, cfg_in, self.cfg.runner.batch_size, stats=reader_stats):
             records += batch.num_rows
             if kind == "errors":
                 yield beam.pvalue.TaggedOutput(ERRORS, (f.index, (batch_idx, batch)))
@@ -47,7 +48,7 @@ class _ReadFile(beam.DoFn):
             yield (f.index, batch_idx), batch
             batch_idx += 1
         log.info("read %s: %d records, %d documents", f.path, records, docs)
-        yield beam.pvalue.TaggedOutput(STATS, (f.index, {"read": records}))
+        yield beam.pvalue.TaggedOutput(STATS, (f.index, {"read": records, **reader_stats}))
 
 
 class ReadInputs(beam.PTransform):

@@ -44,6 +44,7 @@ class _WriteInput(beam.DoFn):
         index, groups = element
         (f,) = groups["file"]
         read = sum(s["read"] for s in groups["stats"])
+        skipped = sum(s.get("skipped", 0) for s in groups["stats"])
         kept_items = list(groups["kept"])
         dropped_items = list(groups["dropped"])
         error_items = list(groups["errors"])
@@ -60,6 +61,7 @@ class _WriteInput(beam.DoFn):
                 by_stage[stage] += 1
         counts = {
             "read": read,
+            "skipped": skipped,
             "kept": sum(b.num_rows for _, b in kept_items),
             "errors": sum(b.num_rows for _, b in error_items),
             "dropped_by_reason": dict(by_reason),

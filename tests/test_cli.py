@@ -1,0 +1,103 @@
+"""The `tamis` command: one clear error line per bad input, dry runs that do no work, the demo."""
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from tamis import cli
+from tamis.io import run_dir
+
+
+def write_config(tmp_path: Path, **over) -> Path:
+    src = tmp_path / "in"
+    src.mkdir(exist_ok=True)
+    (src / "a.jsonl").write_text(
+        "".join(json.dumps({"id": f"d{i}", "text": f"Document number {i} has some words."}) + "\n" for i in range(30))
+    )
+    raw = {"inputs": [{"path": str(src / "*.jsonl")}], "output": str(tmp_path / "run"), **over}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for name in {n.split()[0] for n in cli.COMMANDS}:
+        assert name in out
+
+
+@pytest.mark.parametrize(
+    ("over", "code", "needle"),
+    [
+        ({"unknown_key": 1}, 2, "unknown_key"),
+        ({"filters": [{"name": "no_such_filter"}]}, 2, "no_such_filter"),
+        ({"filters": [{"name": "pii", "params": {"email": "yes"}}]}, 2, "email"),
+        ({"max_error_fraction": "many"}, 2, "max_error_fraction"),
+        ({"inputs": [{"path": "/nonexistent/*.jsonl"}]}, 3, "/nonexistent"),
+    ],
+)
+def test_bad_config_or_input_is_one_error_line_and_no_work(tmp_path, capsys, over, code, needle):
+    config = write_config(tmp_path, **over)
+    got, _, err = run_cli(capsys, "curate", config)
+    assert got == code
+    lines = err.strip().splitlines()
+    assert lines[0].startswith("tamis: error:") and needle in lines[0]
+    assert all(line.startswith("tamis: ") for line in lines)  # no traceback
+    assert not (tmp_path / "run").exists()
+
+
+def test_missing_config_file(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "curate", tmp_path / "nope.yaml")
+    assert code == 2 and "does not exist" in err
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, capsys):
+    config = write_config(tmp_path, filters=[{"name": "pii"}])
+    code, out, _ = run_cli(capsys, "curate", config, "--dry-run")
+    assert code == 0
+    assert "read → normalize → exact_dedup → filter:pii@1 → write" in out
+    assert "1 files" in out
+    assert not (tmp_path / "run").exists()
+
+
+def test_curate_json_counts_balance(tmp_path, capsys):
+    config = write_config(tmp_path)
+    code, out, _ = run_cli(capsys, "curate", config, "--json", "--batch-size", 7)
+    assert code == 0
+    counts = json.loads(out.strip().splitlines()[-1])
+    assert counts["read"] == 30 == counts["kept"] + counts["dropped"] + counts["errors"]
+    assert run_dir.load(str(tmp_path / "run"))["counts"]["read"] == 30
+
+
+def test_demo_runs_on_bundled_data_and_balances(tmp_path, capsys):
+    out_dir = tmp_path / "demo"
+    code, out, _ = run_cli(capsys, "demo", "--output", out_dir)
+    assert code == 0
+    manifest = run_dir.load(str(out_dir))
+    c = manifest["counts"]
+    assert c["read"] == c["kept"] + c["dropped"] + c["errors"] > 400
+    assert c["errors"] >= 2  # the bundled truncated line and record without text
+    assert c["dropped_by_reason"].get("exact_dup", 0) >= 2  # the bundled reposts
+    assert c["kept"] == sum(pq.read_metadata(out_dir / s["path"]).num_rows for s in manifest["shards"])
+    assert "manifest:" in out and "kept" in out
+    # A second demo run starts fresh instead of refusing the old run directory.
+    assert run_cli(capsys, "demo", "--output", out_dir)[0] == 0
+
+
+def test_demo_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):
+    (tmp_path / "precious.txt").write_text("keep me")
+    code, _, err = run_cli(capsys, "demo", "--output", tmp_path)
+    assert code == 2 and "not a tamis run directory" in err
+    assert (tmp_path / "precious.txt").exists()
