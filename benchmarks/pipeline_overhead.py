@@ -17,6 +17,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse
 import gzip
+import itertools
 import json
 import shutil
 import sys
@@ -106,7 +107,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="tamis-overhead-"))
     try:
         with gzip.open(args.data, "rt", encoding="utf-8") as f:
-            lines = [line for _, line in zip(range(args.docs), f)]
+            lines = list(itertools.islice(f, args.docs))
         src = work / "in"
         src.mkdir()
         for i in range(args.files):
