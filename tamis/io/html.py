@@ -33,9 +33,9 @@ meta charset or uchardet's guess, with invalid bytes as U+FFFD. A declared
 UTF-16/32 goes first, as its ASCII subset is valid UTF-8 by accident.
 
 `extract` never raises on bad input (empty, binary, truncated, mis-encoded):
-it returns "" when nothing readable remains. Readers route an empty
-extraction to `dropped/` with reason `empty_extraction` (the record itself was
-read fine; the page has no main text), not to `errors/`.
+it returns "" when nothing readable remains. The pipeline sends a document
+left empty (here: a page with no main text) to `dropped/` with reason
+`empty_text` at the normalize stage, not to `errors/`: the record was read fine.
 """
 
 import codecs
