@@ -101,3 +101,13 @@ def test_demo_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):
     code, _, err = run_cli(capsys, "demo", "--output", tmp_path)
     assert code == 2 and "not a tamis run directory" in err
     assert (tmp_path / "precious.txt").exists()
+
+
+def test_dataflow_dry_run_from_the_command_line(tmp_path, capsys):
+    config = write_config(tmp_path, filters=[{"name": "pii"}])
+    code, out, err = run_cli(
+        capsys, "curate", config, "--runner", "dataflow", "--project", "tamis-test", "--region", "us-central1",
+        "--temp-location", "gs://tamis-test-bucket/tmp", "--output", "gs://tamis-test-bucket/run", "--dry-run",
+    )
+    assert code == 0, err
+    assert "dataflow job graph built and checked" in out
