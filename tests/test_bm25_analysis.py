@@ -6,7 +6,7 @@ from bm25_fixtures import real_corpus
 
 from tamis.errors import ConfigError
 from tamis.indexes import bm25
-from tamis.indexes.analysis import AnalysisConfig, Analyzer
+from tamis.indexes.analysis import AnalysisConfig, Analyzer, TermIds
 from tamis.retrievers.bm25 import BM25Retriever
 
 
@@ -49,9 +49,12 @@ def test_bad_analysis_config_is_refused(bad):
 def test_batch_analysis_equals_per_text_analysis(shared_data, tokenizer):
     texts = real_corpus(shared_data, code_docs=40)["text"].to_pylist()
     a = Analyzer(AnalysisConfig(tokenizer=tokenizer))
-    vocab: dict[str, int] = {}
-    ids, lengths = a.ids(texts, vocab)
-    terms = np.array(list(vocab), dtype=object)
+    term_ids = TermIds(a)
+    first, first_lengths = term_ids(texts[:20])
+    ids, lengths = term_ids(texts)  # a second call reuses the words it has seen and adds new ones
+    assert np.array_equal(ids[: len(first)], first) and np.array_equal(lengths[:20], first_lengths)
+    terms = np.array(list(term_ids.terms), dtype=object)
+    assert len(set(terms)) == len(terms)
     bounds = np.concatenate([[0], np.cumsum(lengths)])
     for i, text in enumerate(texts):
         assert list(terms[ids[bounds[i] : bounds[i + 1]]]) == Analyzer(a.config).terms(text)

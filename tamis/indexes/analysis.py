@@ -13,6 +13,7 @@ import dataclasses
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any, Literal
 
 import numpy as np
@@ -26,6 +27,7 @@ ENGLISH_STOPWORDS = frozenset(
 )
 _STOPWORD_SETS = {"english": ENGLISH_STOPWORDS, "none": frozenset()}
 # Split an identifier part: acronym before a capitalized word, capitalized word, lowercase run, acronym, digits.
+_NEW = -2  # id of a word not seen yet
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[^\W\d_A-Z]+|[A-Z]+|[0-9]+")
 
 
@@ -94,7 +96,7 @@ class Analyzer:
             out.extend(p.lower() if lower else p for p in parts if len(p) >= n)
         return out
 
-    def _lookup(self, word: str) -> tuple[str, ...]:
+    def word_terms(self, word: str) -> tuple[str, ...]:
         terms = self._terms.get(word)
         if terms is None:
             if word in self._stop:
@@ -108,28 +110,40 @@ class Analyzer:
 
     def terms(self, text: str) -> list[str]:
         """The index terms of one text, in order, repeats kept."""
-        lookup = self._lookup
+        lookup = self.word_terms
         return [t for w in self.words(text) for t in lookup(w)]
 
-    def ids(self, texts: Iterable[str], vocab: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
-        """Term ids of every kept token of `texts` (new terms are added to `vocab`) and kept tokens per text.
 
-        Per token the work is one dict lookup; stopword and stem decisions run once
-        per distinct word, which is what makes index builds fast.
-        """
+class TermIds:
+    """Texts -> ids of their terms in a vocabulary that grows as new terms appear (one per index shard).
+
+    Per token the work is one dict lookup from the raw word to its term id;
+    stopword and stemming decisions run once per distinct word.
+    """
+
+    def __init__(self, analyzer: Analyzer):
+        self.analyzer = analyzer
+        self.terms: dict[str, int] = {}  # term -> id, in order of first appearance
+        self._word_ids: dict[str, int] = {}  # raw word -> term id, -1 for a stopword
+
+    def __call__(self, texts: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Term ids of every kept token of `texts`, in order, and the number of kept tokens per text."""
+        words = self.analyzer.words
         tokens: list[str] = []
         lengths: list[int] = []
         for text in texts:
-            w = self.words(text)
-            tokens.extend(w)
+            w = words(text)
+            tokens += w
             lengths.append(len(w))
-        uniq = list(dict.fromkeys(tokens))
-        word_index = {w: i for i, w in enumerate(uniq)}
-        lookup, add = self._lookup, vocab.setdefault
-        word_term = np.fromiter(
-            (add(t[0], len(vocab)) if t else -1 for t in map(lookup, uniq)), dtype=np.int64, count=len(uniq)
-        )
-        token_terms = word_term[np.fromiter(map(word_index.__getitem__, tokens), dtype=np.int64, count=len(tokens))]
-        kept = token_terms >= 0
+        known = self._word_ids
+        ids = np.fromiter(map(known.get, tokens, repeat(_NEW)), dtype=np.int64, count=len(tokens))
+        new = np.flatnonzero(ids == _NEW)
+        if len(new):
+            lookup, add = self.analyzer.word_terms, self.terms.setdefault
+            for word in dict.fromkeys(tokens[i] for i in new):
+                found = lookup(word)
+                known[word] = add(found[0], len(self.terms)) if found else -1
+            ids[new] = [known[tokens[i]] for i in new]
+        kept = ids >= 0
         doc_of_token = np.repeat(np.arange(len(lengths)), lengths)
-        return token_terms[kept], np.bincount(doc_of_token[kept], minlength=len(lengths))
+        return ids[kept], np.bincount(doc_of_token[kept], minlength=len(lengths))

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tamis.errors import ConfigError, InputError, IntegrityError
-from tamis.indexes.analysis import AnalysisConfig, Analyzer
+from tamis.indexes.analysis import AnalysisConfig, Analyzer, TermIds
 from tamis.io import atomic, manifest
 
 log = logging.getLogger(__name__)
@@ -162,13 +162,13 @@ class ShardCounts:
         return pa.table({"term": pa.array(self.terms, pa.string()), "df": counts})
 
 
-def count(analyzer: Analyzer, texts: list[str], chunk_docs: int = 4096) -> ShardCounts:
+def count(analyzer: Analyzer, texts: list[str], chunk_docs: int = 2048) -> ShardCounts:
     """Term frequencies of a shard, analyzed `chunk_docs` texts at a time so token strings never pile up."""
-    vocab: dict[str, int] = {}
+    term_ids = TermIds(analyzer)
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     for start in range(0, len(texts), chunk_docs):
-        token_terms, doc_len = analyzer.ids(texts[start : start + chunk_docs], vocab)
-        n_terms = max(len(vocab), 1)
+        token_terms, doc_len = term_ids(texts[start : start + chunk_docs])
+        n_terms = max(len(term_ids.terms), 1)
         doc_of_token = np.repeat(np.arange(len(doc_len), dtype=np.int64), doc_len)
         pairs, tf = np.unique(doc_of_token * n_terms + token_terms, return_counts=True)
         parts.append(((pairs // n_terms + start).astype(np.int32), pairs % n_terms, tf.astype(np.int32), doc_len))
@@ -177,7 +177,7 @@ def count(analyzer: Analyzer, texts: list[str], chunk_docs: int = 4096) -> Shard
             [], np.zeros(0, np.int32), np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int64)
         )
     doc, term, tf, doc_len = (np.concatenate(arrays) for arrays in zip(*parts, strict=True))
-    return ShardCounts(list(vocab), doc, term, tf, doc_len.astype(np.int64))
+    return ShardCounts(list(term_ids.terms), doc, term, tf, doc_len.astype(np.int64))
 
 
 # --- step 2: global statistics ---------------------------------------------------------------------------------
