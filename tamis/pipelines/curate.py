@@ -16,6 +16,7 @@ from tamis.pipelines import options
 from tamis.pipelines.dedup import ExactDedup
 from tamis.pipelines.read import DROPPED, ERRORS, STATS, ReadInputs
 from tamis.pipelines.score import ScoreFilter
+from tamis.pipelines.semdedup import SemanticDedup
 from tamis.pipelines.write import WriteRun, keyed_files
 
 log = logging.getLogger(__name__)
@@ -60,13 +61,15 @@ def stages(cfg: CurateConfig) -> list[str]:
     out = ["read", "normalize"]
     if cfg.exact_dedup.enabled:
         out.append("exact_dedup")
+    if cfg.semantic_dedup.enabled:
+        out.append("semantic_dedup")
     out += [f"filter:{c}" for c in components(cfg)]
     return out + ["write"]
 
 
 def build_pipeline(p: beam.Pipeline, cfg: CurateConfig, pl: Plan) -> None:
-    # With exact dedup, finished inputs are still read: their texts decide what later inputs drop.
-    to_read = pl.inputs if cfg.exact_dedup.enabled else pl.todo
+    # With dedup across documents, finished inputs are still read: their texts decide what later inputs drop.
+    to_read = pl.inputs if cfg.exact_dedup.enabled or cfg.semantic_dedup.enabled else pl.todo
     read = p | "Read" >> ReadInputs(cfg, to_read)
     docs = read.docs
     dropped = [read[DROPPED]]
@@ -74,6 +77,10 @@ def build_pipeline(p: beam.Pipeline, cfg: CurateConfig, pl: Plan) -> None:
         dedup = docs | "ExactDedup" >> ExactDedup(cfg.exact_dedup)
         docs = dedup["kept"]
         dropped.append(dedup[DROPPED])
+    if cfg.semantic_dedup.enabled:
+        sem = docs | "SemanticDedup" >> SemanticDedup(cfg.semantic_dedup)
+        docs = sem.kept
+        dropped.append(sem[DROPPED])
     done = frozenset(pl.done)
 
     def todo_batch(kv) -> bool:  # key (input, batch)
