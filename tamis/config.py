@@ -65,7 +65,7 @@ class NearDupConfig:
     digits: bool = True  # digits all map to 0
     whitespace: bool = True  # char shingles: a run of spaces counts as one
     num_perm: int = 128
-    threshold: float = 0.6  # Jaccard at or above which two documents are near-duplicates
+    threshold: float = 0.625  # Jaccard at or above which two documents are near-duplicates
     verify: bool = True  # keep only candidate pairs whose signature estimate reaches `threshold`
     lsh_threshold: float = 0.0  # target of the bands × rows choice; 0: threshold - 0.15 if verify else threshold
     bands: int = 0  # 0: chosen for lsh_threshold by minimizing false positive + false negative mass

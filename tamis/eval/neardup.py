@@ -99,7 +99,7 @@ def evaluate(docs_path: str, pairs_path: str, cfg) -> dict[str, Any]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--docs", required=True, help="documents, JSONL[.gz] or Parquet with id and text")
     parser.add_argument("--pairs", required=True, help="judged pairs, JSONL with a, b, label")
-    parser.add_argument("--threshold", type=float, help="Jaccard threshold (default: the config's, 0.6)")
+    parser.add_argument("--threshold", type=float, help="Jaccard threshold (default: the config's, 0.625)")
     parser.add_argument("--config", help="YAML with near_dedup settings (a curate config or the fields alone)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
