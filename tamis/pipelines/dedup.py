@@ -54,13 +54,18 @@ def _resolve(element):
         yield groups[owner[d]][0], (int(rows[d]), int(positions[d]), ids[k])
 
 
+def _joined(element) -> tuple[tuple, pa.RecordBatch | None, list]:
+    """(key, the batch or None when it was not joined, its (row, position, kept id) repeats)."""
+    key, joined = element
+    batches = list(joined["batch"])
+    return key, (batches[0] if batches else None), list(joined["repeats"])
+
+
 class _DropDocs(beam.DoFn):
     def process(self, element):
-        key, joined = element
-        batches, repeats = list(joined["batch"]), list(joined["repeats"])
-        if not batches:
+        key, batch, repeats = _joined(element)
+        if batch is None:
             return
-        (batch,) = batches
         if repeats:
             kept_id = {row: k for row, _, k in repeats}
             rows = sorted(kept_id)
@@ -79,11 +84,9 @@ class _CutUnits(beam.DoFn):
         self.unit = unit
 
     def process(self, element):
-        key, joined = element
-        batches, repeats = list(joined["batch"]), list(joined["repeats"])
-        if not batches:
+        key, batch, repeats = _joined(element)
+        if batch is None:
             return
-        (batch,) = batches
         if not repeats:
             yield key, batch
             return
