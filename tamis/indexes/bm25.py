@@ -162,12 +162,16 @@ class ShardCounts:
         return pa.table({"term": pa.array(self.terms, pa.string()), "df": counts})
 
 
-def count(analyzer: Analyzer, texts: list[str], chunk_docs: int = 2048) -> ShardCounts:
-    """Term frequencies of a shard, analyzed `chunk_docs` texts at a time so token strings never pile up."""
+def count(analyzer: Analyzer, texts: list[str] | pa.Array, chunk_docs: int = 2048) -> ShardCounts:
+    """Term frequencies of a shard, analyzed `chunk_docs` texts at a time so strings never pile up.
+
+    `texts` may be an Arrow string array: then only one chunk at a time becomes Python strings.
+    """
     term_ids = TermIds(analyzer)
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     for start in range(0, len(texts), chunk_docs):
-        token_terms, doc_len = term_ids(texts[start : start + chunk_docs])
+        chunk = texts[start : start + chunk_docs]
+        token_terms, doc_len = term_ids(chunk.to_pylist() if isinstance(chunk, pa.Array) else chunk)
         n_terms = max(len(term_ids.terms), 1)
         doc_of_token = np.repeat(np.arange(len(doc_len), dtype=np.int64), doc_len)
         pairs, tf = np.unique(doc_of_token * n_terms + token_terms, return_counts=True)
@@ -325,7 +329,8 @@ def build(documents: pa.Table, config: BM25Config | None = None) -> BM25Index:
     parts = []
     for j, start in enumerate(range(0, documents.num_rows, config.shard_docs)):
         chunk = documents.slice(start, config.shard_docs)
-        parts.append((shard_name(0, j), count(analyzer, chunk["text"].to_pylist()), docstore(chunk, config.store_text)))
+        text = chunk["text"].combine_chunks()
+        parts.append((shard_name(0, j), count(analyzer, text), docstore(chunk, config.store_text)))
     vocab = Vocabulary.from_stats(merge_stats([shard_stats(c) for _, c, _ in parts]), config)
     return BM25Index(config, vocab, [score_shard(n, c, d, vocab, config) for n, c, d in parts])
 

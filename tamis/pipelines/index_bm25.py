@@ -81,7 +81,7 @@ class _CountShard(beam.DoFn):
 
     def process(self, element: tuple[str, pa.RecordBatch]):
         name, batch = element
-        counts = bm25.count(self.analyzer, batch.column("text").to_pylist())
+        counts = bm25.count(self.analyzer, batch.column("text"))
         bm25.write_docs_file(self.root, name, bm25.docstore(batch, self.config.store_text))
         write_counts(self.root, name, counts)
         yield name, bm25.shard_stats(counts)
