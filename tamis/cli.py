@@ -16,11 +16,15 @@ from tamis.errors import TamisError
 # "group command" or "command" -> module
 COMMANDS = {
     "curate": "tamis.pipelines.curate_cmd",
+    "decontam": "tamis.pipelines.decontam_cmd",
     "demo": "tamis.demo",
     "eval extraction": "tamis.eval.extraction",
     "eval neardup": "tamis.eval.neardup",
+    "eval quality": "tamis.eval.quality",
     "eval retrieval": "tamis.eval.retrieval",
     "index bm25": "tamis.indexes.bm25_cmd",
+    "quality betr": "tamis.filters.betr_cmd",
+    "quality train": "tamis.filters.quality_cmd",
 }
 
 

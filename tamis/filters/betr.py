@@ -1,0 +1,134 @@
+"""BETR: benchmark-targeted ranking, with the embedding cost paid on a sample only.
+
+Benchmark examples and a hashed sample of the corpus are embedded once; each
+sampled document scores by its cosine similarity to the benchmark set (the
+maximum, and the mean of the top k). The top `positive_fraction` of the
+training part of the sample becomes the positive class of a fastText
+classifier, which then scores the whole corpus cheaply through the `quality`
+filter. The held-out part of the sample measures how well the cheap ranking
+follows the embedding one (Spearman).
+"""
+
+import hashlib
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from tamis.errors import ConfigError, InputError
+from tamis.filters import fasttext_model as fm
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BETRParams:
+    sample: int = 3000  # documents embedded
+    top_k: int = 10  # benchmark neighbours averaged in `mean_topk`
+    target: Literal["mean_topk", "max"] = "mean_topk"  # the similarity the classifier learns to rank by
+    positive_fraction: float = 0.1  # share of the training sample labeled positive
+    heldout_fraction: float = 0.2  # share of the sample kept out of training, for the Spearman check
+    seed: int = 0
+    fasttext: fm.FastTextParams = field(default_factory=lambda: fm.FastTextParams(balance=False))
+
+    def validate(self) -> None:
+        if self.sample < 10:
+            raise ConfigError(f"The 'sample' parameter of betr must be >= 10. Got {self.sample} instead.")
+        if self.top_k < 1:
+            raise ConfigError(f"The 'top_k' parameter of betr must be >= 1. Got {self.top_k} instead.")
+        for name in ("positive_fraction", "heldout_fraction"):
+            if not 0.0 < getattr(self, name) < 1.0:
+                raise ConfigError(
+                    f"The {name!r} parameter of betr must be in (0, 1). Got {getattr(self, name)} instead."
+                )
+        self.fasttext.validate()
+
+
+def _unit(seed: int, doc_id: str, salt: str) -> float:
+    h = hashlib.blake2b(f"{seed}\x00{salt}\x00{doc_id}".encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(h, "big") / 2.0**64
+
+
+def sample_ids(ids: list[str], n: int, seed: int) -> np.ndarray:
+    """Indices of the n documents with the lowest hash of (seed, id): the same sample whatever the order."""
+    keys = np.array([_unit(seed, i, "sample") for i in ids])
+    return np.sort(np.argsort(keys, kind="stable")[:n])
+
+
+def similarity(doc_vecs: np.ndarray, bench_vecs: np.ndarray, top_k: int) -> dict[str, np.ndarray]:
+    """Per document: max cosine to any benchmark example, and mean of its top-k cosines (unit vectors)."""
+    sims = doc_vecs @ bench_vecs.T
+    k = min(top_k, sims.shape[1])
+    top = -np.partition(-sims, k - 1, axis=1)[:, :k]
+    return {"max": sims.max(axis=1), "mean_topk": top.mean(axis=1)}
+
+
+def top_labels(scores: np.ndarray, fraction: float) -> np.ndarray:
+    """True for the ceil(fraction * n) highest scores (ties broken by position, so exactly that many)."""
+    n_pos = max(1, int(np.ceil(fraction * len(scores))))
+    order = np.argsort(-scores, kind="stable")
+    labels = np.zeros(len(scores), dtype=bool)
+    labels[order[:n_pos]] = True
+    return labels
+
+
+def run_betr(
+    bench_texts: list[str],
+    doc_ids: list[str],
+    doc_texts: list[str],
+    embedder,
+    out: str,
+    params: BETRParams,
+    sources: list[dict] | None = None,
+) -> dict:
+    """Embed, score, label, train and check; write the model to `out`; return the report."""
+    from scipy.stats import spearmanr
+
+    params.validate()
+    if not bench_texts:
+        raise InputError("BETR needs at least one benchmark example")
+    if len(doc_texts) < 10:
+        raise InputError(f"BETR needs at least 10 documents to sample; got {len(doc_texts)}")
+    idx = sample_ids(doc_ids, params.sample, params.seed)
+    ids = [doc_ids[i] for i in idx]
+    texts = [doc_texts[i] for i in idx]
+    log.info("embedding %d benchmark examples and %d sampled documents", len(bench_texts), len(texts))
+    sims = similarity(embedder.encode(texts), embedder.encode(bench_texts), params.top_k)
+    score = sims[params.target]
+    heldout = np.array([_unit(params.seed, i, "heldout") < params.heldout_fraction for i in ids])
+    if heldout.all() or not heldout.any() or heldout.sum() < 3:
+        raise InputError(f"the sample of {len(ids)} documents leaves too few for both training and held-out checks")
+    train_idx = np.flatnonzero(~heldout)
+    positive = top_labels(score[train_idx], params.positive_fraction)
+    examples = [
+        fm.LabeledText(ids[i], fm.normalize(texts[i]), fm.POSITIVE if pos else fm.NEGATIVE)
+        for i, pos in zip(train_idx, positive, strict=True)
+    ]
+    method = {
+        "labels": f"BETR: top {params.positive_fraction:g} of the training sample by {params.target} cosine "
+        f"to the benchmark examples are {fm.POSITIVE}, the rest {fm.NEGATIVE}",
+        "embedding_model": asdict(embedder.info),
+        "betr": {k: v for k, v in asdict(params).items() if k != "fasttext"},
+        "sampled": len(ids),
+        "trained_on": len(train_idx),
+        "benchmark_examples": len(bench_texts),
+    }
+    manifest = fm.train(examples, out, params.fasttext, sources, method)
+    clf = fm.load(out)
+    held = np.flatnonzero(heldout)
+    proba = clf.proba([texts[i] for i in held])
+    rho = spearmanr(proba, score[held]).statistic
+    return {
+        "model": out,
+        "model_sha256": manifest["model"]["sha256"],
+        "sampled": len(ids),
+        "train": int(len(train_idx)),
+        "heldout": int(len(held)),
+        "positives": int(positive.sum()),
+        "target": params.target,
+        "spearman": round(float(rho), 4),
+        "spearman_max": round(float(spearmanr(proba, sims["max"][held]).statistic), 4),
+        "spearman_mean_topk": round(float(spearmanr(proba, sims["mean_topk"][held]).statistic), 4),
+        "embedding_model": embedder.info.name,
+    }

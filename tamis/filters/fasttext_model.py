@@ -1,0 +1,257 @@
+"""fastText document classifiers: train, save with a manifest, load verified, predict in batch.
+
+Training and scoring share one text normalization (`normalize`), so a model
+sees at scoring time exactly the kind of text it was trained on. A model is a
+fastText `.bin` file plus `<model>.manifest.json` beside it: the model's
+sha256, the training files' checksums and document counts, the parameters,
+the label names and the normalization. Loading refuses a model whose bytes do
+not match its manifest, and a model without the positive label asked for.
+
+Defaults follow the DCLM recipe (fastText supervised with word bigrams), with
+a smaller hash table and dimension than DCLM's so a model stays tens of MB.
+"""
+
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from tamis.errors import ConfigError, InputError, IntegrityError, ResourceError
+from tamis.io import atomic
+from tamis.io.manifest import versions
+
+log = logging.getLogger(__name__)
+
+KIND = "fasttext_classifier"
+FORMAT_VERSION = 1
+LABEL_PREFIX = "__label__"
+POSITIVE, NEGATIVE = "hq", "lq"
+MAX_CHARS = 100_000  # a document's head; bounds the cost of a 10 MB document
+_TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+NORMALIZATION = (
+    f"first {MAX_CHARS} chars, invalid UTF-8 replaced, lowercased, words and punctuation marks joined by one space"
+)
+
+
+def normalize(text: str) -> str:
+    """One line of lowercased tokens; lone surrogates (undecodable bytes) become U+FFFD."""
+    head = text[:MAX_CHARS].encode("utf-8", "replace").decode("utf-8")
+    return " ".join(_TOKEN.findall(head.lower()))
+
+
+def manifest_path(model: str) -> str:
+    return f"{model}.manifest.json"
+
+
+@dataclass
+class FastTextParams:
+    """fastText supervised options; names are fastText's, in snake case."""
+
+    dim: int = 64
+    word_ngrams: int = 2
+    epoch: int = 5
+    lr: float = 0.1
+    min_count: int = 1
+    bucket: int = 1 << 18
+    seed: int = 0
+    balance: bool = True  # downsample the larger class to the smaller one's size (by hash of id)
+
+    def validate(self) -> None:
+        for name in ("dim", "word_ngrams", "epoch", "min_count", "bucket"):
+            if getattr(self, name) < 1:
+                raise ConfigError(
+                    f"The {name!r} parameter of fastText must be >= 1. Got {getattr(self, name)} instead."
+                )
+        if not 0 < self.lr <= 10:
+            raise ConfigError(f"The 'lr' parameter of fastText must be in (0, 10]. Got {self.lr} instead.")
+
+
+@dataclass(frozen=True)
+class LabeledText:
+    id: str
+    text: str  # normalized
+    label: str
+
+
+def _hash_key(seed: int, key: str) -> bytes:
+    return hashlib.blake2b(f"{seed}\x00{key}".encode("utf-8", "surrogatepass"), digest_size=8).digest()
+
+
+def balance(examples: list[LabeledText], seed: int) -> list[LabeledText]:
+    """Keep every class at the size of the smallest, choosing by a hash of (seed, id): order-independent."""
+    by_label: dict[str, list[LabeledText]] = {}
+    for ex in examples:
+        by_label.setdefault(ex.label, []).append(ex)
+    n = min(len(v) for v in by_label.values())
+    out = []
+    for group in by_label.values():
+        out.extend(sorted(group, key=lambda ex: _hash_key(seed, ex.id))[:n])
+    return out
+
+
+def train(
+    examples: list[LabeledText],
+    out: str,
+    params: FastTextParams | None = None,
+    sources: list[dict] | None = None,
+    method: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Train on normalized labeled texts, write `out` and its manifest atomically; return the manifest.
+
+    `sources` are the training files' checksum entries; `method` records how
+    labels were made when they were not given (e.g. BETR's similarity ranking).
+    """
+    import fasttext
+
+    params = params or FastTextParams()
+    params.validate()
+    examples = [ex for ex in examples if ex.text]
+    labels = sorted({ex.label for ex in examples})
+    if len(labels) < 2:
+        raise InputError(
+            f"training needs documents of two labels; got {labels or 'none'}",
+            hint="give non-empty positive and negative data",
+        )
+    if params.balance:
+        examples = balance(examples, params.seed)
+    examples.sort(key=lambda ex: _hash_key(params.seed + 1, ex.id))  # a fixed shuffle: SGD sees classes mixed
+    counts = {label: sum(ex.label == label for ex in examples) for label in labels}
+    folder = os.path.dirname(os.path.abspath(out))
+    os.makedirs(folder, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        train_file = os.path.join(tmp, "train.txt")
+        with open(train_file, "w", encoding="utf-8") as f:
+            for ex in examples:
+                f.write(f"{LABEL_PREFIX}{ex.label} {ex.text}\n")
+        model = fasttext.train_supervised(
+            input=train_file,
+            dim=params.dim,
+            wordNgrams=params.word_ngrams,
+            epoch=params.epoch,
+            lr=params.lr,
+            minCount=params.min_count,
+            bucket=params.bucket,
+            seed=params.seed,
+            thread=1,  # one thread: the same data and seed give the same model
+            verbose=0,
+        )
+        tmp_model = os.path.join(tmp, "model.bin")
+        model.save_model(tmp_model)
+        os.replace(tmp_model, out)
+    manifest = {
+        "kind": KIND,
+        "format_version": FORMAT_VERSION,
+        "versions": versions(),
+        "model": {"path": os.path.basename(out), "bytes": os.path.getsize(out), "sha256": atomic.sha256_file(out)},
+        "labels": labels,
+        "examples": counts,
+        "params": asdict(params),
+        "normalization": NORMALIZATION,
+        "training_data": sources or [],
+        "method": method or {"labels": "given: positive and negative files"},
+    }
+    atomic.write_bytes(manifest_path(out), json.dumps(manifest, indent=1).encode())
+    return manifest
+
+
+def read_labeled(path: str, label: str, normalized: bool = True) -> tuple[list[LabeledText], dict[str, Any]]:
+    """Documents of a JSONL/Parquet file (normalized unless asked not to), all with `label`, and the file's checksum entry.
+
+    A record that cannot be read stops training (InputError): a classifier
+    silently trained on part of its data would be hard to explain.
+    """
+    from tamis.io.readers import read_all
+
+    if not atomic.exists(path):
+        raise InputError(
+            f"training file {path} does not exist", hint="--positive/--negative take JSONL or Parquet files"
+        )
+    docs, errors = read_all(path)
+    if errors.num_rows:
+        first = errors.slice(0, 1).to_pylist()[0]
+        raise InputError(
+            f"{path}: {errors.num_rows} record(s) cannot be read, first at offset {first['offset']}: {first['error']}",
+            hint="fix or remove the bad records; training never skips data silently",
+        )
+    ids, texts = docs.column("id").to_pylist(), docs.column("text").to_pylist()
+    prep = normalize if normalized else str
+    examples = [LabeledText(f"{label}:{path}:{i}", prep(t), label) for i, t in zip(ids, texts, strict=True)]
+    entry = {"path": path, "label": label, "documents": len(examples), "sha256": atomic.sha256_file(path)}
+    return examples, entry
+
+
+class Classifier:
+    """A loaded, verified model; `proba` gives P(positive label) per text."""
+
+    def __init__(self, path: str, manifest: dict[str, Any], model: Any, positive: str):
+        self.path, self.manifest, self.model, self.positive = path, manifest, model, positive
+
+    def proba(self, texts: Iterable[str]) -> np.ndarray:
+        lines = [normalize(t) for t in texts]
+        if not lines:
+            return np.zeros(0, dtype=np.float32)
+        labels, probs = self.model.predict(lines, k=-1, threshold=0.0)
+        want = LABEL_PREFIX + self.positive
+        out = np.empty(len(lines), dtype=np.float32)
+        for i, (ls, ps) in enumerate(zip(labels, probs, strict=True)):
+            out[i] = next((p for label, p in zip(ls, ps, strict=True) if label == want), 0.0)
+        return np.clip(out, 0.0, 1.0)
+
+
+def read_model_manifest(path: str) -> dict[str, Any]:
+    """The manifest beside `path`, checked against the model's bytes."""
+    if not os.path.isfile(path):
+        raise ResourceError(f"no fastText model at {path}", hint="train one with `tamis quality train`")
+    mpath = manifest_path(path)
+    if not os.path.isfile(mpath):
+        raise IntegrityError(
+            f"{path} has no {os.path.basename(mpath)} beside it",
+            hint="models trained by `tamis quality train` have one",
+        )
+    try:
+        with open(mpath, "rb") as f:
+            manifest = json.loads(f.read())
+    except ValueError as e:
+        raise IntegrityError(f"{mpath} is not valid JSON ({e})") from e
+    if not isinstance(manifest, dict) or manifest.get("kind") != KIND:
+        raise IntegrityError(f"{mpath} does not describe a {KIND}")
+    if not isinstance(manifest.get("format_version"), int) or manifest["format_version"] > FORMAT_VERSION:
+        raise IntegrityError(
+            f"{path} has format version {manifest.get('format_version')}; this tamis reads up to {FORMAT_VERSION}",
+            hint="upgrade tamis to read it",
+        )
+    if atomic.sha256_file(path) != manifest["model"]["sha256"]:
+        raise IntegrityError(
+            f"{path} does not match the sha256 in its manifest: the file is corrupt or was replaced",
+            hint="retrain the model or restore the file",
+        )
+    return manifest
+
+
+def load(path: str, positive: str = POSITIVE) -> Classifier:
+    """Load and verify a model (cached per process); ConfigError if it has no `positive` label."""
+    path = os.path.abspath(path)
+    manifest = read_model_manifest(path)
+    if positive not in manifest["labels"]:
+        raise ConfigError(
+            f"{path} was trained with labels {manifest['labels']}, which do not include {positive!r}",
+            hint="set positive_label to one of the model's labels, or use a model trained with it",
+        )
+    return Classifier(path, manifest, _load_fasttext(path, manifest["model"]["sha256"]), positive)
+
+
+@lru_cache(maxsize=8)
+def _load_fasttext(path: str, sha256: str) -> Any:
+    """One fastText model per (path, content) per process; a changed file has a new key."""
+    import fasttext
+
+    log.info("loading fastText model %s", path)
+    return fasttext.load_model(path)

@@ -1,0 +1,80 @@
+"""`tamis quality train`: a fastText quality classifier from positive and negative JSONL/Parquet files."""
+
+import argparse
+import dataclasses
+import json
+
+from tamis.errors import ConfigError
+
+HELP = "train a fastText quality classifier (positives vs negatives) and write it with a manifest"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--positive", required=True, action="append", metavar="P", help="high-quality documents (repeatable)"
+    )
+    parser.add_argument(
+        "--negative", required=True, action="append", metavar="N", help="low-quality documents (repeatable)"
+    )
+    parser.add_argument(
+        "--out", required=True, metavar="MODEL", help="model file; MODEL.manifest.json is written beside it"
+    )
+    parser.add_argument("--config", metavar="YAML", help="fastText parameters (dim, word_ngrams, epoch, lr, ...)")
+    for f in dataclasses.fields(_params_cls()):
+        flag = "--" + f.name.replace("_", "-")
+        if f.type is bool or f.type == "bool":
+            parser.add_argument(flag, type=_bool, default=None, metavar="true|false", help=f"default {f.default}")
+        else:
+            parser.add_argument(flag, type=type(f.default), default=None, help=f"default {f.default}")
+    parser.add_argument("--json", action="store_true", help="print the manifest as JSON")
+
+
+def _params_cls():
+    from tamis.filters.fasttext_model import FastTextParams
+
+    return FastTextParams
+
+
+def _bool(value: str) -> bool:
+    if value.lower() in ("true", "1", "yes"):
+        return True
+    if value.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
+def params_from(args: argparse.Namespace):
+    """YAML config first, then any flag given on the command line."""
+    from tamis.filters.registry import from_dict
+
+    values = {}
+    if args.config:
+        import yaml
+
+        try:
+            with open(args.config, encoding="utf-8") as f:
+                values = yaml.safe_load(f) or {}
+        except OSError as e:
+            raise ConfigError(f"cannot read config {args.config}: {e}") from e
+    for f in dataclasses.fields(_params_cls()):
+        if getattr(args, f.name, None) is not None:
+            values[f.name] = getattr(args, f.name)
+    return from_dict(_params_cls(), values, owner="quality train")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tamis.filters import fasttext_model as fm
+
+    params = params_from(args)
+    examples, sources = [], []
+    for paths, label in ((args.positive, fm.POSITIVE), (args.negative, fm.NEGATIVE)):
+        for path in paths:
+            ex, entry = fm.read_labeled(path, label)
+            examples += ex
+            sources.append(entry)
+    manifest = fm.train(examples, args.out, params, sources)
+    if args.json:
+        print(json.dumps(manifest))
+    else:
+        print(f"wrote {args.out}: labels {manifest['labels']}, examples {manifest['examples']}")
+    return 0
