@@ -119,7 +119,8 @@ def _compare(peer: Peer, rows: list[dict], batches: list[pa.RecordBatch], n_byte
         "agreement": round(same / len(rows), 4),
         "kept": {"tamis": sum(a == "" for a in ours), "datatrove": sum(b == "" for b in theirs)},
         "disagreements": [
-            {"tamis": k[0], "datatrove": k[1], "count": c, "examples": examples[k][:3]} for k, c in classes.most_common()
+            {"tamis": k[0], "datatrove": k[1], "count": c, "examples": examples[k][:3]}
+            for k, c in classes.most_common()
         ],
     }
 
@@ -157,7 +158,9 @@ def bench(path: Path, n_docs: int, batch_size: int, rounds: int, seed: int) -> d
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=SHARED_POOL, help="JSONL(.gz) with id and text (default: web pool)")
+    parser.add_argument(
+        "--data", type=Path, default=SHARED_POOL, help="JSONL(.gz) with id and text (default: web pool)"
+    )
     parser.add_argument("--docs", type=int, default=2000, help="documents sampled from the pool (0: all; default 2000)")
     parser.add_argument("--batch-size", type=int, default=1000, help="documents per tamis record batch")
     parser.add_argument("--rounds", type=int, default=1, help="timing rounds; each side keeps its fastest")
@@ -175,7 +178,9 @@ def main() -> None:
             f"  speedup {r['speedup']:>6.1f}x  agreement {r['agreement']:.2%}"
         )
         for d in r["disagreements"]:
-            print(f"      {d['count']:>4}  tamis {d['tamis']:<30} datatrove {d['datatrove']:<30} e.g. {d['examples'][0]}")
+            print(
+                f"      {d['count']:>4}  tamis {d['tamis']:<30} datatrove {d['datatrove']:<30} e.g. {d['examples'][0]}"
+            )
     for name, why in out["skipped"].items():
         print(f"  {name:<18} skipped: {why}")
     print(f"speedup_min {out['speedup_min']}  agreement_min {out['agreement_min']}")

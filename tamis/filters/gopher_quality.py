@@ -62,7 +62,12 @@ class GopherQuality(Filter):
     stop_words: list[str] = field(default_factory=lambda: list(STOP_WORDS))
 
     def validate(self) -> None:
-        for key in ("max_symbol_word_ratio", "max_bullet_lines_ratio", "max_ellipsis_lines_ratio", "min_alpha_words_ratio"):
+        for key in (
+            "max_symbol_word_ratio",
+            "max_bullet_lines_ratio",
+            "max_ellipsis_lines_ratio",
+            "min_alpha_words_ratio",
+        ):
             value = getattr(self, key)
             if value is not None and not 0.0 <= value <= 1.0:
                 raise ConfigError(f"The {key!r} parameter of {self.name} must be in [0, 1]. Got {value} instead.")
