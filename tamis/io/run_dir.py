@@ -20,6 +20,7 @@ from typing import Any
 
 from tamis.config import CurateConfig
 from tamis.errors import InputError, IntegrityError
+from tamis.filters.decontam import merge_stats, report
 from tamis.io import atomic, manifest
 
 log = logging.getLogger(__name__)
@@ -88,10 +89,11 @@ def check_reusable(run: str, fp: str) -> None:
 
 
 def summarize(markers: dict[int, dict[str, Any]], inputs: list[InputFile]) -> dict[str, Any]:
-    """Totals, per-source balance and per-stage/per-reason counts from the input markers."""
+    """Totals, per-source balance, per-stage/per-reason counts and decontamination leaks from the input markers."""
     totals: Counter = Counter()
     by_reason: Counter = Counter()
     by_stage: Counter = Counter()
+    decontam: dict = {}
     sources = {}
     for f in inputs:
         c = markers[f.index]["counts"]
@@ -105,12 +107,16 @@ def summarize(markers: dict[int, dict[str, Any]], inputs: list[InputFile]) -> di
                        "skipped_non_document": c.get("skipped", 0)})
         by_reason.update(c["dropped_by_reason"])
         by_stage.update(c["dropped_by_stage"])
-    return {
+        decontam = merge_stats(decontam, c.get("decontam", {}))
+    out = {
         "counts": {**{k: totals[k] for k in ("read", "kept", "dropped", "errors", "skipped_non_document")},
                    "dropped_by_stage": dict(sorted(by_stage.items())),
                    "dropped_by_reason": dict(sorted(by_reason.items()))},
         "sources": sources,
     }
+    if decontam:
+        out["decontamination"] = report(decontam)
+    return out
 
 
 def finish(run: str, cfg: CurateConfig, inputs: list[InputFile], seconds: float, components: list[str]) -> dict:

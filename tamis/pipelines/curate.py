@@ -13,6 +13,7 @@ from tamis.io import atomic, run_dir
 from tamis.io.readers import expand
 from tamis.io.run_dir import InputFile
 from tamis.pipelines import options
+from tamis.pipelines.decontam import Decontaminate
 from tamis.pipelines.dedup import ExactDedup
 from tamis.pipelines.read import DROPPED, ERRORS, STATS, ReadInputs
 from tamis.pipelines.score import ScoreFilter
@@ -63,6 +64,8 @@ def stages(cfg: CurateConfig) -> list[str]:
         out.append("exact_dedup")
     if cfg.semantic_dedup.enabled:
         out.append("semantic_dedup")
+    if cfg.decontaminate.enabled:
+        out.append("decontaminate")
     out += [f"filter:{c}" for c in components(cfg)]
     return out + ["write"]
 
@@ -90,11 +93,17 @@ def build_pipeline(p: beam.Pipeline, cfg: CurateConfig, pl: Plan) -> None:
         return kv[0] not in done
 
     docs = docs | "SkipFinished" >> beam.Filter(todo_batch)
+    stats = [read[STATS]]
+    if cfg.decontaminate.enabled:  # decided per document, so finished inputs are not redone
+        decon = docs | "Decontaminate" >> Decontaminate(cfg.decontaminate)
+        docs = decon.kept
+        dropped.append(decon[DROPPED])
+        stats.append(decon[STATS])
     scored = docs | "Score" >> ScoreFilter(cfg.filters)
     dropped.append(scored[DROPPED])
     tagged = {
         "file": p | "FileKeys" >> beam.Create(keyed_files(pl.todo)),
-        "stats": read[STATS] | "SkipFinishedStats" >> beam.Filter(todo),
+        "stats": stats | "AllStats" >> beam.Flatten() | "SkipFinishedStats" >> beam.Filter(todo),
         "kept": scored.kept | "ByInput" >> beam.Map(lambda kv: (kv[0][0], (kv[0][1], kv[1]))),
         "dropped": dropped | "AllDropped" >> beam.Flatten() | "SkipFinishedDrops" >> beam.Filter(todo),
         "errors": read[ERRORS] | "SkipFinishedErrors" >> beam.Filter(todo),

@@ -10,6 +10,7 @@ from collections import Counter
 import apache_beam as beam
 
 from tamis.config import CurateConfig
+from tamis.filters.decontam import merge_stats
 from tamis.io import run_dir
 from tamis.io.run_dir import InputFile
 from tamis.io.shards import ShardWriter
@@ -43,8 +44,9 @@ class _WriteInput(beam.DoFn):
     def process(self, element):
         index, groups = element
         (f,) = groups["file"]
-        read = sum(s["read"] for s in groups["stats"])
-        skipped = sum(s.get("skipped", 0) for s in groups["stats"])
+        stats = list(groups["stats"])
+        read = sum(s.get("read", 0) for s in stats)
+        skipped = sum(s.get("skipped", 0) for s in stats)
         kept_items = list(groups["kept"])
         dropped_items = list(groups["dropped"])
         error_items = list(groups["errors"])
@@ -67,6 +69,11 @@ class _WriteInput(beam.DoFn):
             "dropped_by_reason": dict(by_reason),
             "dropped_by_stage": dict(by_stage),
         }
+        decontam: dict = {}
+        for s in stats:
+            decontam = merge_stats(decontam, s.get("decontam", {}))
+        if decontam:
+            counts["decontam"] = decontam
         run_dir.write_marker(self.cfg.output, f, self.fingerprint, counts, files)
         log.info("finished %s: %d kept, %d dropped, %d errors", f.path, counts["kept"], sum(by_reason.values()), counts["errors"])
         yield index
