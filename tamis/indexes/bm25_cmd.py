@@ -11,7 +11,7 @@ HELP = "build a BM25 index (Beam) from curated shards or JSONL/Parquet files wit
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", help="input files or globs (local or gs://)")
-    parser.add_argument("--output", required=True, help="index directory (local)")
+    parser.add_argument("--output", required=True, help="index folder (local, or gs:// with --runner dataflow)")
     parser.add_argument("--config", help="YAML with the index parameters (analysis, variant, k1, b, ...)")
     parser.add_argument("--variant", help="override: lucene, robertson, atire, bm25l, bm25+ or okapi")
     parser.add_argument("--shard-docs", type=int, help="override: documents per index shard")
@@ -20,6 +20,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--text-field", default="text")
     parser.add_argument("--id-field", default="id")
     parser.add_argument("--workers", type=int, default=1, help="local Beam workers (multi-processing when > 1)")
+    parser.add_argument("--runner", choices=["local", "dataflow"], default="local")
+    parser.add_argument("--project", help="Dataflow: Google Cloud project")
+    parser.add_argument("--region", help="Dataflow: region")
+    parser.add_argument("--temp-location", help="Dataflow: gs:// temp location")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing index at --output")
     parser.add_argument("--dry-run", action="store_true", help="validate the config, list the inputs and stop")
 
@@ -31,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from tamis.indexes import bm25
     from tamis.io.readers import expand
     from tamis.pipelines import index_bm25
+    from tamis.pipelines.options import make
 
     config = bm25.load_config(args.config)
     if args.variant:
@@ -41,20 +46,43 @@ def run(args: argparse.Namespace) -> int:
     config.validate()
     input_cfg = InputConfig(path="", format=args.format, text_field=args.text_field, id_field=args.id_field)
     files = [f for pattern in args.inputs for f in expand(InputConfig(path=pattern, format=args.format))]
-    plan = {"inputs": files, "output": args.output, "config": config.to_dict()}
+    options = {k: v for k in ("project", "region", "temp_location") if (v := getattr(args, k))}
+    runner = RunnerConfig(name=args.runner, workers=args.workers, options=options)
+    make(runner)  # refuses a Dataflow run without project, region or a gs:// temp location
+    plan = {"inputs": files, "output": args.output, "runner": args.runner, "config": config.to_dict()}
     if args.dry_run:
         print(json.dumps(plan, indent=1))
         return 0
-    if os.path.exists(args.output) and os.listdir(args.output):
+    if _occupied(args.output):
         if not args.overwrite:
             raise ConfigError(
                 f"{args.output} is not empty.", hint="pass --overwrite to replace it, or pick a new folder"
             )
-        shutil.rmtree(args.output)
+        _clear(args.output)
     start = time.perf_counter()
-    found = index_bm25.run(files, args.output, config, input_cfg, RunnerConfig(workers=args.workers))
+    found = index_bm25.run(files, args.output, config, input_cfg, runner)
     summary = {"output": args.output, "seconds": round(time.perf_counter() - start, 3), **found["counts"]}
     summary["shards"] = len(found["shards"])
     summary["error_records"] = found["errors"]["records"]
     print(json.dumps(summary))
     return 0
+
+
+def _occupied(path: str) -> bool:
+    """A local folder with anything in it, or a remote prefix holding a finished index."""
+    from tamis.io import atomic
+
+    if atomic.is_remote(path):
+        return atomic.exists(atomic.join(path, "manifest.json"))
+    return os.path.isdir(path) and bool(os.listdir(path))
+
+
+def _clear(path: str) -> None:
+    from tamis.io import atomic
+
+    if atomic.is_remote(path):
+        from apache_beam.io.filesystems import FileSystems
+
+        FileSystems.delete([path.rstrip("/") + "/"])
+    else:
+        shutil.rmtree(path)

@@ -15,8 +15,9 @@ the global vocabulary (terms and df, about 60 bytes per distinct term), never
 by the whole corpus. The manifest is written last, after every shard is done.
 """
 
+import contextlib
+import io
 import logging
-import os
 import shutil
 from typing import Any
 
@@ -37,17 +38,35 @@ _COUNT_ARRAYS = ("doc", "term", "tf", "doc_len")
 
 
 def write_counts(root: str, name: str, counts: bm25.ShardCounts) -> None:
-    folder = os.path.join(root, TMP, name)
     for attr in _COUNT_ARRAYS:
-        bm25._save_npy(os.path.join(folder, f"{attr}.npy"), getattr(counts, attr))
-    bm25._save_arrow(os.path.join(folder, "terms.arrow"), pa.table({"term": pa.array(counts.terms, pa.string())}))
+        bm25._save_npy(atomic.join(root, TMP, name, f"{attr}.npy"), getattr(counts, attr))
+    terms = pa.table({"term": pa.array(counts.terms, pa.string())})
+    bm25._save_arrow(atomic.join(root, TMP, name, "terms.arrow"), terms)
+
+
+def _read(path: str) -> bytes:
+    with atomic.open_read(path) as f:
+        return f.read()
 
 
 def read_counts(root: str, name: str) -> bm25.ShardCounts:
-    folder = os.path.join(root, TMP, name)
-    arrays = {a: np.load(os.path.join(folder, f"{a}.npy"), allow_pickle=False) for a in _COUNT_ARRAYS}
-    terms = bm25._load_arrow(os.path.join(folder, "terms.arrow"), mmap=False)["term"].to_pylist()
-    return bm25.ShardCounts(terms=terms, **arrays)
+    arrays = {
+        a: np.load(io.BytesIO(_read(atomic.join(root, TMP, name, f"{a}.npy"))), allow_pickle=False)
+        for a in _COUNT_ARRAYS
+    }
+    terms = pa.ipc.open_file(pa.py_buffer(_read(atomic.join(root, TMP, name, "terms.arrow")))).read_all()
+    return bm25.ShardCounts(terms=terms["term"].to_pylist(), **arrays)
+
+
+def _remove_tree(path: str) -> None:
+    """Delete a scratch folder, local or remote (an object store deletes every object under the prefix)."""
+    if atomic.is_remote(path):
+        from apache_beam.io.filesystems import FileSystems
+
+        with contextlib.suppress(Exception):  # already gone, e.g. on a retried bundle
+            FileSystems.delete([path.rstrip("/") + "/"])
+    else:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 class _ReadShards(beam.DoFn):
@@ -120,7 +139,7 @@ class _ScoreShard(beam.DoFn):
         counts = read_counts(self.root, name)
         shard = bm25.score_shard(name, counts, pa.table({}), vocab, self.config)
         bm25.write_shard(self.root, shard, write_docs=False)
-        shutil.rmtree(os.path.join(self.root, TMP, name))
+        _remove_tree(atomic.join(self.root, TMP, name))
         yield {"name": name, "docs": counts.n_docs, "postings": len(shard.data)}
 
 
@@ -128,7 +147,7 @@ def _write_manifest(entries, vocab, errors, root: str, config: bm25.BM25Config, 
     if vocab is None:
         return
     error_files = sorted(errors, key=lambda e: e["path"])
-    shutil.rmtree(os.path.join(root, TMP), ignore_errors=True)
+    _remove_tree(atomic.join(root, TMP))
     bm25.write_manifest(
         root,
         config,
@@ -141,7 +160,7 @@ def _write_manifest(entries, vocab, errors, root: str, config: bm25.BM25Config, 
 
 
 class IndexBM25(beam.PTransform):
-    """Build the index of `files` into `root` (a local directory)."""
+    """Build the index of `files` into `root` (a local folder, or gs:// on Dataflow)."""
 
     def __init__(self, files: list[str], root: str, config: bm25.BM25Config, input_cfg: InputConfig):
         super().__init__()
@@ -191,6 +210,6 @@ def run(
     runner, options = make(runner_cfg)
     with beam.Pipeline(runner=runner, options=options) as p:
         _ = p | "IndexBM25" >> IndexBM25(files, root, config, input_cfg)
-    if not os.path.exists(os.path.join(root, manifest.MANIFEST)):
+    if not atomic.exists(atomic.join(root, manifest.MANIFEST)):
         raise InputError(f"The inputs hold no document to index: {', '.join(files)}", hint="check the input paths")
     return manifest.read_manifest(root, bm25.KIND, bm25.FORMAT_VERSION, verify=False)
