@@ -115,13 +115,9 @@ def choose_bands(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_wei
         raise ConfigError(f"The LSH threshold must be in (0, 1). Got {threshold} instead.")
     s = np.linspace(0.0, 1.0, 2001)
     below, above = s <= threshold, s >= threshold
-    best, best_cost = (1, num_perm), np.inf
-    for b in range(1, num_perm + 1):
-        for r in range(1, num_perm // b + 1):
-            p = collision_probability(s, b, r)
-            fp = np.trapezoid(p[below], s[below])
-            fn = np.trapezoid(1.0 - p[above], s[above])
-            cost = fp_weight * fp + fn_weight * fn
-            if cost < best_cost - 1e-12:
-                best, best_cost = (b, r), cost
-    return best
+    b, r = np.array([(b, r) for b in range(1, num_perm + 1) for r in range(1, num_perm // b + 1)]).T
+    p = collision_probability(s[None, :], b[:, None], r[:, None])  # every (bands, rows) pair at once
+    fp = np.trapezoid(p[:, below], s[below], axis=1)
+    fn = np.trapezoid(1.0 - p[:, above], s[above], axis=1)
+    best = int(np.argmin(fp_weight * fp + fn_weight * fn))  # the first minimum: fewest bands on ties
+    return int(b[best]), int(r[best])

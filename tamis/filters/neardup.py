@@ -12,9 +12,11 @@
 
 Keep rules, all ending in the smallest id so ties never depend on order:
 ``first`` keeps the smallest id; ``longest`` the longest text; ``score`` the
-highest value of `score_column` (then the longest).
+highest value of `score_column` (then the longest): a batch column, or a field
+of the input record (its `meta`), since in `tamis curate` near-dup runs before scoring.
 """
 
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -60,15 +62,24 @@ def ranks(batch: pa.RecordBatch, keep: str, score_column: str = "") -> list[Rank
     ids = batch.column("id").to_pylist()
     n = len(ids)
     length = pc.utf8_length(batch.column("text")).to_numpy(zero_copy_only=False) if keep != "first" else np.zeros(n)
-    score = np.zeros(n)
-    if keep == "score":
-        if score_column not in batch.schema.names:
-            raise InputError(
-                f"Keep rule 'score' needs column {score_column!r}, which this batch does not have.",
-                hint="run the scorer before this stage, or use keep: first or longest",
-            )
-        score = np.nan_to_num(batch.column(score_column).to_numpy(zero_copy_only=False).astype(float), nan=-np.inf)
+    score = np.nan_to_num(_scores(batch, score_column), nan=-np.inf) if keep == "score" else np.zeros(n)
     return [(-float(s), -float(ln), i) for s, ln, i in zip(score, length, ids, strict=True)]
+
+
+def _scores(batch: pa.RecordBatch, column: str) -> np.ndarray:
+    """A batch column, or else a numeric field of each record's `meta` (a score the input already carries)."""
+    if column in batch.schema.names:
+        return batch.column(column).to_numpy(zero_copy_only=False).astype(float)
+    metas = [json.loads(m) if m else {} for m in batch.column("meta").to_pylist()]
+    if not any(column in m for m in metas):
+        raise InputError(
+            f"Keep rule 'score' needs {column!r} as a column or an input field; these records have neither.",
+            hint="near-dup runs before scoring: use a score the input carries, or keep: first or longest",
+        )
+    try:
+        return np.array([np.nan if m.get(column) is None else float(m[column]) for m in metas])
+    except (TypeError, ValueError) as e:
+        raise InputError(f"Field {column!r} of an input record is not a number ({e}).") from e
 
 
 @dataclass

@@ -15,6 +15,7 @@ from tamis.io.run_dir import InputFile
 from tamis.pipelines import options
 from tamis.pipelines.decontam import Decontaminate
 from tamis.pipelines.dedup import ExactDedup
+from tamis.pipelines.neardup import NearDup
 from tamis.pipelines.read import DROPPED, ERRORS, STATS, ReadInputs
 from tamis.pipelines.score import ScoreFilter
 from tamis.pipelines.semdedup import SemanticDedup
@@ -62,6 +63,8 @@ def stages(cfg: CurateConfig) -> list[str]:
     out = ["read", "normalize"]
     if cfg.exact_dedup.enabled:
         out.append("exact_dedup")
+    if cfg.near_dedup.enabled:
+        out.append("near_dedup")
     if cfg.semantic_dedup.enabled:
         out.append("semantic_dedup")
     if cfg.decontaminate.enabled:
@@ -72,7 +75,7 @@ def stages(cfg: CurateConfig) -> list[str]:
 
 def build_pipeline(p: beam.Pipeline, cfg: CurateConfig, pl: Plan) -> None:
     # With dedup across documents, finished inputs are still read: their texts decide what later inputs drop.
-    to_read = pl.inputs if cfg.exact_dedup.enabled or cfg.semantic_dedup.enabled else pl.todo
+    to_read = pl.inputs if cfg.exact_dedup.enabled or cfg.near_dedup.enabled or cfg.semantic_dedup.enabled else pl.todo
     read = p | "Read" >> ReadInputs(cfg, to_read)
     docs = read.docs
     dropped = [read[DROPPED]]
@@ -80,6 +83,10 @@ def build_pipeline(p: beam.Pipeline, cfg: CurateConfig, pl: Plan) -> None:
         dedup = docs | "ExactDedup" >> ExactDedup(cfg.exact_dedup)
         docs = dedup["kept"]
         dropped.append(dedup[DROPPED])
+    if cfg.near_dedup.enabled:
+        near = docs | "NearDedup" >> NearDup(cfg.near_dedup)
+        docs = near.kept
+        dropped.append(near[DROPPED])
     if cfg.semantic_dedup.enabled:
         sem = docs | "SemanticDedup" >> SemanticDedup(cfg.semantic_dedup)
         docs = sem.kept
