@@ -190,3 +190,13 @@ def test_score_counts_only_judged_pairs_in_one_cluster():
     pairs = [("a", "b", 1), ("a", "c", 0), ("c", "d", 1)]
     s = score(pairs, {"b": "a", "d": "e"})
     assert (s["tp"], s["fp"], s["fn"]) == (1, 0, 1)
+
+
+def test_dataflow_dry_run_builds_the_near_dup_graph(tmp_path):
+    runner = {
+        "name": "dataflow",
+        "options": {"project": "tamis-test", "region": "us-central1", "temp_location": "gs://tamis-test-bucket/tmp"},
+    }
+    cfg = make_cfg(near_corpus(tmp_path), "gs://tamis-test-bucket/run", near_dedup={"enabled": True}, runner=runner)
+    assert "near_dedup" in curate.stages(cfg)
+    assert curate.run(cfg, dry_run=True) is None
