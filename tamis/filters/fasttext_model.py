@@ -16,6 +16,8 @@ import json
 import logging
 import os
 import re
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -36,6 +38,7 @@ LABEL_PREFIX = "__label__"
 POSITIVE, NEGATIVE = "hq", "lq"
 MAX_CHARS = 100_000  # a document's head; bounds the cost of a 10 MB document
 _TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 NORMALIZATION = (
     f"first {MAX_CHARS} chars, invalid UTF-8 replaced, lowercased, words and punctuation marks joined by one space"
 )
@@ -43,7 +46,7 @@ NORMALIZATION = (
 
 def normalize(text: str) -> str:
     """One line of lowercased tokens; lone surrogates (undecodable bytes) become U+FFFD."""
-    head = text[:MAX_CHARS].encode("utf-8", "replace").decode("utf-8")
+    head = _SURROGATE.sub("\ufffd", text[:MAX_CHARS])
     return " ".join(_TOKEN.findall(head.lower()))
 
 
@@ -109,8 +112,6 @@ def train(
     `sources` are the training files' checksum entries; `method` records how
     labels were made when they were not given (e.g. BETR's similarity ranking).
     """
-    import fasttext
-
     params = params or FastTextParams()
     params.validate()
     examples = [ex for ex in examples if ex.text]
@@ -131,20 +132,10 @@ def train(
         with open(train_file, "w", encoding="utf-8") as f:
             for ex in examples:
                 f.write(f"{LABEL_PREFIX}{ex.label} {ex.text}\n")
-        model = fasttext.train_supervised(
-            input=train_file,
-            dim=params.dim,
-            wordNgrams=params.word_ngrams,
-            epoch=params.epoch,
-            lr=params.lr,
-            minCount=params.min_count,
-            bucket=params.bucket,
-            seed=params.seed,
-            thread=1,  # one thread: the same data and seed give the same model
-            verbose=0,
-        )
         tmp_model = os.path.join(tmp, "model.bin")
-        model.save_model(tmp_model)
+        _train_isolated(train_file, tmp_model, params)
+        if os.path.exists(manifest_path(out)):  # the old manifest must not vouch for the new model
+            os.remove(manifest_path(out))
         os.replace(tmp_model, out)
     manifest = {
         "kind": KIND,
@@ -186,6 +177,37 @@ def read_labeled(path: str, label: str, normalized: bool = True) -> tuple[list[L
     examples = [LabeledText(f"{label}:{path}:{i}", prep(t), label) for i, t in zip(ids, texts, strict=True)]
     entry = {"path": path, "label": label, "documents": len(examples), "sha256": atomic.sha256_file(path)}
     return examples, entry
+
+
+# fastText training reads some memory it never wrote: on a reused heap that is garbage, and
+# training gives a different model or fails with "Encountered NaN" depending on what ran
+# before in the process. Training therefore runs in a fresh interpreter whose allocator
+# fills new memory with one fixed byte (glibc MALLOC_PERTURB_), so a model depends only
+# on its data and parameters.
+_WORKER = "import json, sys, fasttext; a = json.loads(sys.argv[1]); fasttext.train_supervised(**a['args']).save_model(a['out'])"
+
+
+def _train_isolated(train_file: str, out: str, params: FastTextParams) -> None:
+    args = {
+        "input": train_file,
+        "dim": params.dim,
+        "wordNgrams": params.word_ngrams,
+        "epoch": params.epoch,
+        "lr": params.lr,
+        "minCount": params.min_count,
+        "bucket": params.bucket,
+        "seed": params.seed,
+        "thread": 1,  # one thread: the same data and seed give the same model
+        "verbose": 0,
+    }
+    env = {**os.environ, "MALLOC_PERTURB_": "85", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-c", _WORKER, json.dumps({"args": args, "out": out})]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        if "NaN" in last:
+            raise ConfigError("fastText training diverged (NaN loss)", hint="lower lr or epoch")
+        raise ResourceError(f"fastText training failed: {last}")
 
 
 class Classifier:
