@@ -217,7 +217,7 @@ def _peak_rss_mb() -> float:
     return max(own, kids) / 1024
 
 
-def child_bm25s(paths: list[str], queries: list[str]) -> dict:
+def child_bm25s(paths: list[str], queries: list[str], index: str) -> dict:
     import pyarrow.parquet as pq
 
     texts = [t for p in paths for t in pq.read_table(p, columns=["text"])["text"].to_pylist()]
@@ -226,7 +226,9 @@ def child_bm25s(paths: list[str], queries: list[str]) -> dict:
     build_s = _timed(lambda: system.build(ids, texts))
     texts.clear()  # bm25s keeps its own tokens; free the text before timing queries
     seconds = _timed(lambda: [system.search([q], 10) for q in queries])
-    return {"build_s": build_s, "qps": len(queries) / seconds, "peak_rss_mb": _peak_rss_mb()}
+    system.model.save(index)  # its own format (npy arrays + vocabulary JSON), for the size only
+    out = {"build_s": build_s, "qps": len(queries) / seconds, "peak_rss_mb": _peak_rss_mb()}
+    return {**out, "index_bytes": bm25.index_bytes(index)}
 
 
 def _run_child(argv: list[str]) -> dict:
@@ -255,7 +257,10 @@ def bench_scale(n_docs: int, workdir: Path, shard_docs: int, workers: int, bm25s
     if n_docs <= bm25s_max:
         qfile = workdir / "queries.json"
         qfile.write_text(json.dumps(queries))
-        other = _run_child([__file__, "--_child", "bm25s", "--_paths", *paths, "--_queries", str(qfile)])
+        bm25s_index = str(workdir / "bm25s-index")
+        other = _run_child(
+            [__file__, "--_child", "bm25s", "--_paths", *paths, "--_queries", str(qfile), "--_index", bm25s_index]
+        )
     else:
         other = {"skipped": f"{n_docs} docs > --bm25s-max-docs {bm25s_max}"}
     out = {
@@ -276,7 +281,7 @@ def bench_scale(n_docs: int, workdir: Path, shard_docs: int, workers: int, bm25s
 
 def child(args: argparse.Namespace) -> dict:
     if args._child == "bm25s":
-        return child_bm25s(args._paths, json.loads(Path(args._queries).read_text()))
+        return child_bm25s(args._paths, json.loads(Path(args._queries).read_text()), args._index)
     from tamis.cli import main
 
     argv = ["index", "bm25", "--output", args._index, "--workers", str(args.workers), *args._paths]

@@ -148,7 +148,7 @@ class ShardCounts:
 
     terms: list[str]  # local vocabulary
     doc: np.ndarray  # int32, document index within the shard, per (doc, term) pair
-    term: np.ndarray  # int64, local term id, per pair
+    term: np.ndarray  # int32, local term id, per pair
     tf: np.ndarray  # int32, occurrences, per pair
     doc_len: np.ndarray  # int64, analyzed tokens per document
 
@@ -175,10 +175,17 @@ def count(analyzer: Analyzer, texts: list[str] | pa.Array, chunk_docs: int = 204
         n_terms = max(len(term_ids.terms), 1)
         doc_of_token = np.repeat(np.arange(len(doc_len), dtype=np.int64), doc_len)
         pairs, tf = np.unique(doc_of_token * n_terms + token_terms, return_counts=True)
-        parts.append(((pairs // n_terms + start).astype(np.int32), pairs % n_terms, tf.astype(np.int32), doc_len))
+        parts.append(
+            (
+                (pairs // n_terms + start).astype(np.int32),
+                (pairs % n_terms).astype(np.int32),
+                tf.astype(np.int32),
+                doc_len,
+            )
+        )
     if not parts:
         return ShardCounts(
-            [], np.zeros(0, np.int32), np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int64)
+            [], np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int64)
         )
     doc, term, tf, doc_len = (np.concatenate(arrays) for arrays in zip(*parts, strict=True))
     return ShardCounts(list(term_ids.terms), doc, term, tf, doc_len.astype(np.int64))
@@ -280,9 +287,10 @@ def score_shard(name: str, counts: ShardCounts, docs: pa.Table, vocab: Vocabular
     if len(counts.terms):
         local_to_global = pc.index_in(pa.array(counts.terms, pa.string()), value_set=vocab.terms).to_numpy()
     else:
-        local_to_global = np.zeros(0, dtype=np.int64)
-    gid = local_to_global[counts.term].astype(np.int64)
-    norm = 1.0 - config.b + config.b * counts.doc_len[counts.doc] / max(vocab.avgdl, 1e-12)
+        local_to_global = np.zeros(0, dtype=np.int32)
+    gid = local_to_global.astype(np.int32)[counts.term]  # 4 bytes per pair: build memory is per pair
+    doc_norm = 1.0 - config.b + config.b * counts.doc_len / max(vocab.avgdl, 1e-12)
+    norm = doc_norm[counts.doc]
     weight = vocab.idf[gid] * tfc(config.variant, counts.tf.astype(np.float64), norm, config.k1, config.delta)
     weight -= vocab.shift[gid]
     order = np.argsort(gid, kind="stable")  # pairs are doc-sorted, so each term's postings stay doc-sorted
