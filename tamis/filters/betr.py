@@ -73,32 +73,30 @@ def top_labels(scores: np.ndarray, fraction: float) -> np.ndarray:
     return labels
 
 
-def run_betr(
-    bench_texts: list[str],
-    doc_ids: list[str],
-    doc_texts: list[str],
-    embedder,
-    out: str,
-    params: BETRParams,
-    sources: list[dict] | None = None,
-) -> dict:
-    """Embed, score, label, train and check; write the model to `out`; return the report."""
-    from scipy.stats import spearmanr
-
-    params.validate()
+def score_sample(bench_texts: list[str], texts: list[str], embedder, top_k: int) -> dict[str, np.ndarray]:
+    """Embed the benchmark examples and the sampled documents once; similarity of each document."""
     if not bench_texts:
         raise InputError("BETR needs at least one benchmark example")
-    if len(doc_texts) < 10:
-        raise InputError(f"BETR needs at least 10 documents to sample; got {len(doc_texts)}")
-    idx = sample_ids(doc_ids, params.sample, params.seed)
-    ids = [doc_ids[i] for i in idx]
-    texts = [doc_texts[i] for i in idx]
     log.info("embedding %d benchmark examples and %d sampled documents", len(bench_texts), len(texts))
-    sims = similarity(embedder.encode(texts), embedder.encode(bench_texts), params.top_k)
+    return similarity(embedder.encode(texts), embedder.encode(bench_texts), top_k)
+
+
+def fit_and_check(
+    ids: list[str],
+    texts: list[str],
+    sims: dict[str, np.ndarray],
+    out: str,
+    params: BETRParams,
+    method: dict,
+    sources: list[dict] | None = None,
+) -> dict:
+    """Label the top of the training part, train fastText to `out`, and rank the held-out part with it."""
+    from scipy.stats import spearmanr
+
     score = sims[params.target]
     heldout = np.array([_unit(params.seed, i, "heldout") < params.heldout_fraction for i in ids])
-    if heldout.all() or not heldout.any() or heldout.sum() < 3:
-        raise InputError(f"the sample of {len(ids)} documents leaves too few for both training and held-out checks")
+    if heldout.sum() < 3 or (~heldout).sum() < 3:
+        raise InputError(f"a sample of {len(ids)} documents leaves too few for both training and held-out checks")
     train_idx = np.flatnonzero(~heldout)
     positive = top_labels(score[train_idx], params.positive_fraction)
     examples = [
@@ -108,17 +106,14 @@ def run_betr(
     method = {
         "labels": f"BETR: top {params.positive_fraction:g} of the training sample by {params.target} cosine "
         f"to the benchmark examples are {fm.POSITIVE}, the rest {fm.NEGATIVE}",
-        "embedding_model": asdict(embedder.info),
+        **method,
         "betr": {k: v for k, v in asdict(params).items() if k != "fasttext"},
         "sampled": len(ids),
         "trained_on": len(train_idx),
-        "benchmark_examples": len(bench_texts),
     }
     manifest = fm.train(examples, out, params.fasttext, sources, method)
-    clf = fm.load(out)
     held = np.flatnonzero(heldout)
-    proba = clf.proba([texts[i] for i in held])
-    rho = spearmanr(proba, score[held]).statistic
+    proba = fm.load(out).proba([texts[i] for i in held])
     return {
         "model": out,
         "model_sha256": manifest["model"]["sha256"],
@@ -127,8 +122,29 @@ def run_betr(
         "heldout": int(len(held)),
         "positives": int(positive.sum()),
         "target": params.target,
-        "spearman": round(float(rho), 4),
+        "spearman": round(float(spearmanr(proba, score[held]).statistic), 4),
         "spearman_max": round(float(spearmanr(proba, sims["max"][held]).statistic), 4),
         "spearman_mean_topk": round(float(spearmanr(proba, sims["mean_topk"][held]).statistic), 4),
-        "embedding_model": embedder.info.name,
     }
+
+
+def run_betr(
+    bench_texts: list[str],
+    doc_ids: list[str],
+    doc_texts: list[str],
+    embedder,
+    out: str,
+    params: BETRParams,
+    sources: list[dict] | None = None,
+) -> dict:
+    """Sample, embed, score, label, train and check; write the model to `out`; return the report."""
+    params.validate()
+    if len(doc_texts) < 10:
+        raise InputError(f"BETR needs at least 10 documents to sample; got {len(doc_texts)}")
+    idx = sample_ids(doc_ids, params.sample, params.seed)
+    ids = [doc_ids[i] for i in idx]
+    texts = [doc_texts[i] for i in idx]
+    sims = score_sample(bench_texts, texts, embedder, params.top_k)
+    method = {"embedding_model": asdict(embedder.info), "benchmark_examples": len(bench_texts)}
+    report = fit_and_check(ids, texts, sims, out, params, method, sources)
+    return {**report, "embedding_model": embedder.info.name}
