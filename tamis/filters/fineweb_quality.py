@@ -10,7 +10,9 @@ on `\\n` only, as datatrove does), a document is dropped when
 - lines repeated inside it (after their first occurrence) hold more than
   `char_duplicates_ratio` of its characters, newlines not counted (0.01),
 - it has more than `new_line_ratio` newlines per word (0.3), words as the
-  spaCy-like tokenizer of `words.py` counts them.
+  spaCy-like tokenizer of `words.py` counts them. Tokenizing is most of the
+  cost, so, as in datatrove, only pages that pass the line rules are
+  tokenized; `newline_ratio` is NaN on the others.
 
 Defaults are datatrove's `FineWebQualityFilter` (0.10.1), the code FineWeb ran;
 the FineWeb write-up quotes 0.1 for the duplicated-character fraction, the code
@@ -30,7 +32,7 @@ from tamis.filters.base import Filter, first_reason
 from tamis.filters.registry import register
 from tamis.filters.sentences import SENTENCE_END, last_char_in
 from tamis.filters.text import DocView
-from tamis.filters.words import WHITESPACE, char_counts, pieces, words
+from tamis.filters.words import WHITESPACE, char_counts, pieces, split_words, text_array
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -73,7 +75,6 @@ class FineWebQuality(Filter):
         lines = segs.select(solid)
         count = lines.counts
         stops = pa.array(list(dict.fromkeys(self.stop_chars)), pa.string())
-        ends = last_char_in(lines.values, stops)
         lengths = lines.lengths()
         # Characters of each repeat of a line already seen in the same document.
         codes = np.asarray(pc.dictionary_encode(lines.values).indices, dtype=np.int64)
@@ -81,17 +82,24 @@ class FineWebQuality(Filter):
         _, first = np.unique(rows * (codes.max(initial=0) + 1) + codes, return_index=True)
         repeat = np.ones(len(codes), dtype=bool)
         repeat[first] = False
-        dup_chars = np.bincount(rows[repeat], weights=lengths[repeat], minlength=n)
-        n_words = words(docs).counts
-        return {
+        scores = {
             self.col("lines"): count.astype(np.int64),
-            self.col("line_punct_ratio"): _ratio(lines.row_sum(ends), count),
+            self.col("line_punct_ratio"): _ratio(lines.row_sum(last_char_in(lines.values, stops)), count),
             self.col("short_line_ratio"): _ratio(lines.row_sum(lengths <= self.short_line_length), count),
-            self.col("char_dup_ratio"): _ratio(dup_chars, char_counts(docs) - newlines),
-            self.col("newline_ratio"): _ratio(newlines, n_words),
+            self.col("char_dup_ratio"): _ratio(
+                np.bincount(rows[repeat], weights=lengths[repeat], minlength=n), char_counts(docs) - newlines
+            ),
         }
+        # Words are the costly part: count them only on pages the line rules keep (as datatrove does).
+        ratio = np.full(n, np.nan)
+        todo = np.flatnonzero(self._line_rules(scores)[0])
+        if len(todo):
+            texts = text_array(docs).take(pa.array(todo))
+            ratio[todo] = _ratio(newlines[todo], split_words(texts).counts)
+        scores[self.col("newline_ratio")] = ratio
+        return scores
 
-    def rule(self, scores: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def _line_rules(self, scores: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         punct = scores[self.col("line_punct_ratio")]
         few_punct = punct < self.line_punct_thr
         if self.line_punct_exclude_zero:
@@ -103,6 +111,11 @@ class FineWebQuality(Filter):
                 ("fineweb_line_punct_ratio", few_punct),
                 ("fineweb_short_line_ratio", scores[self.col("short_line_ratio")] > self.short_line_thr),
                 ("fineweb_char_dup_ratio", scores[self.col("char_dup_ratio")] > self.char_duplicates_ratio),
-                ("fineweb_list_ratio", scores[self.col("newline_ratio")] > self.new_line_ratio),
             ],
         )
+
+    def rule(self, scores: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        keep, reason = self._line_rules(scores)
+        too_many = keep & (np.nan_to_num(scores[self.col("newline_ratio")]) > self.new_line_ratio)
+        reason[too_many] = "fineweb_list_ratio"
+        return keep & ~too_many, reason
