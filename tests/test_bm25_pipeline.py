@@ -150,3 +150,21 @@ def test_eval_retrieval_builds_then_loads_a_saved_index(tmp_path):
 def test_eval_retrieval_refuses_a_folder_without_qrels(tmp_path):
     code, _, err = run_cli("eval", "retrieval", "--beir", tmp_path, "--json")
     assert code == InputError.exit_code and "qrels" in err
+
+
+def test_eval_retrieval_applies_the_index_config(tmp_path):
+    config = tmp_path / "bm25.yaml"
+    config.write_text("bm25:\n  variant: okapi\n  k1: 0.9\n  analysis:\n    stemmer: none\n    stopwords: none\n")
+    code, out, err = run_cli("eval", "retrieval", "--beir", BEIR_TINY, "--index-config", config, "--json")
+    assert code == 0, err
+    data = load_beir(BEIR_TINY)
+    retriever = BM25Retriever(bm25.build(data.corpus, bm25.load_config(str(config))))
+    assert retriever.index.config.variant == "okapi" and retriever.analyzer.config.stemmer == "none"
+    ranked = retriever.search(list(data.queries.values()), 100)[0]
+    ndcg = np.mean([ndcg_at_k(r, data.qrels[q], 10) for q, r in zip(data.queries, ranked, strict=True)])
+    default = run_cli("eval", "retrieval", "--beir", BEIR_TINY, "--json")[1]
+    assert json.loads(out)["ndcg@10"] == pytest.approx(ndcg) != json.loads(default)["ndcg@10"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("variant: bm99\n")
+    code, _, err = run_cli("eval", "retrieval", "--beir", BEIR_TINY, "--index-config", bad, "--json")
+    assert code == 2 and "variant" in err
