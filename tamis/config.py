@@ -73,6 +73,7 @@ class NearDupConfig:
     keep: KeepRule = "first"
     score_column: str = ""  # for keep: score, e.g. "quality.score"
     bucket_pairs: int = 32  # a bucket of more documents links them to its first member only (a star)
+    partitions: int = 64  # bucket keys are grouped in this many parts, ~30 bytes × docs × bands / partitions each
     seed: int = 0
 
     def validate(self) -> None:

@@ -14,7 +14,7 @@ from tamis.config import NearDupConfig
 from tamis.errors import ConfigError, InputError
 from tamis.eval.neardup import score
 from tamis.filters.minhash import MinHasher, choose_bands, collision_probability, estimate
-from tamis.filters.neardup import near_duplicates
+from tamis.filters.neardup import candidate_pairs, near_duplicates
 from tamis.filters.shingles import Shingling, shingles
 from tamis.pipelines import curate
 from tamis.schema import documents
@@ -200,3 +200,11 @@ def test_dataflow_dry_run_builds_the_near_dup_graph(tmp_path):
     cfg = make_cfg(near_corpus(tmp_path), "gs://tamis-test-bucket/run", near_dedup={"enabled": True}, runner=runner)
     assert "near_dedup" in curate.stages(cfg)
     assert curate.run(cfg, dry_run=True) is None
+
+
+def test_candidate_pairs_link_large_buckets_as_a_star():
+    keys = np.array([5] * 40 + [3, 9, 9], np.uint64)
+    ids = [f"m{i:02d}" for i in range(40)] + ["x", "z", "y"]
+    pairs = list(candidate_pairs(keys, ids, limit=32))
+    assert sorted(pairs) == sorted([("m00", f"m{i:02d}") for i in range(1, 40)] + [("y", "z")])
+    assert len(set(candidate_pairs(keys[:5], ids[:5], limit=32))) == 10  # a small bucket: every pair

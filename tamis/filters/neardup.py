@@ -1,9 +1,10 @@
 """Near-duplicate clusters from MinHash LSH: the pure steps that the Beam stage and the local run share.
 
 1. `Signer.sign` — a batch → signatures, LSH bucket keys and keep ranks.
-2. `bucket_pairs` — one bucket's members → candidate pairs (every pair in a
-   small bucket; a star around the first member in a large one, so a bucket of
-   m documents yields at most max(C(bucket_pairs, 2), m - 1) pairs).
+2. `candidate_pairs` — (bucket key, id) arrays → candidate pairs, bucket by
+   bucket (`bucket_pairs`: every pair in a small bucket; a star around the
+   smallest id in a large one, so a bucket of m documents yields at most
+   max(C(bucket_pairs, 2), m - 1) pairs).
 3. `Signer.verified` — a candidate pair stays if its signature estimate (on
    16-bit sketches) reaches the threshold (optional).
 4. `UnionFind` over the verified pairs → clusters (transitive by construction).
@@ -17,7 +18,7 @@ of the input record (its `meta`), since in `tamis curate` near-dup runs before s
 """
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,6 +52,8 @@ def check(cfg) -> None:
         raise ConfigError("near_dedup needs both 'bands' and 'rows', or neither (then they are chosen).")
     if cfg.keep == "score" and not cfg.score_column:
         raise ConfigError("near_dedup keep: score needs 'score_column'.", hint='e.g. score_column: "quality.score"')
+    if cfg.partitions < 1:
+        raise ConfigError(f"The 'partitions' parameter of near_dedup must be >= 1. Got {cfg.partitions} instead.")
     if cfg.bucket_pairs < 2:
         raise ConfigError(f"The 'bucket_pairs' parameter of near_dedup must be >= 2. Got {cfg.bucket_pairs} instead.")
     shingling(cfg).validate()
@@ -129,6 +132,16 @@ def bucket_pairs(members: Iterable[str], limit: int) -> Iterator[tuple[str, str]
             yield ms[0], b
 
 
+def candidate_pairs(buckets: np.ndarray, ids: Sequence[str], limit: int) -> Iterator[tuple[str, str]]:
+    """Candidate pairs of every bucket in parallel arrays (bucket key, id): one sort, single-member buckets skipped."""
+    order = np.argsort(buckets, kind="stable")
+    keys = buckets[order]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.empty(0, np.int64)
+    sizes = np.diff(np.r_[starts, len(keys)])
+    for start, size in zip(starts[sizes > 1].tolist(), sizes[sizes > 1].tolist(), strict=True):
+        yield from bucket_pairs([ids[i] for i in order[start : start + size]], limit)
+
+
 class UnionFind:
     """Disjoint sets over the documents that have at least one verified pair (path halving, union by id)."""
 
@@ -177,25 +190,21 @@ def near_duplicates(batches: Iterable[pa.RecordBatch], cfg) -> dict[str, str]:
     signer = Signer(cfg)
     sketches: dict[str, np.ndarray] = {}
     rank: dict[str, Rank] = {}
-    buckets: dict[int, list[str]] = {}
+    keys: list[np.ndarray] = []
+    owners: list[str] = []
     for batch in batches:
         ids = batch.column("id").to_pylist()
         signed = signer.sign(batch.column("text").to_pylist())
         batch_ranks = ranks(batch, cfg.keep, cfg.score_column)
         batch_sketches = signer.sketch(signed.signatures)
-        for j, r in enumerate(signed.rows):
+        for j, r in enumerate(signed.rows.tolist()):
             rank[ids[r]] = batch_ranks[r]
             sketches[ids[r]] = batch_sketches[j]
-            for key in signed.buckets[j].tolist():
-                buckets.setdefault(key, []).append(ids[r])
+        keys.append(signed.buckets.ravel())
+        owners += [ids[r] for r in signed.rows.tolist() for _ in range(signed.buckets.shape[1])]
     uf = UnionFind()
-    seen: set[tuple[str, str]] = set()
-    for members in buckets.values():
-        if len(members) < 2:
-            continue
-        for a, b in bucket_pairs(members, cfg.bucket_pairs):
-            if (a, b) not in seen:
-                seen.add((a, b))
-                if signer.verified(sketches[a], sketches[b]):
-                    uf.union(a, b)
+    buckets = np.concatenate(keys) if keys else np.empty(0, np.uint64)
+    for a, b in set(candidate_pairs(buckets, owners, cfg.bucket_pairs)):
+        if signer.verified(sketches[a], sketches[b]):
+            uf.union(a, b)
     return {d: k for members in uf.clusters().values() for d, k in drops(members, rank)}

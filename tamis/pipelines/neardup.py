@@ -1,28 +1,32 @@
 """NearDup: MinHash LSH near-duplicate removal as a Beam stage (the steps are in tamis.filters.neardup).
 
-    batches ─Sign─► (bucket key, id) ─GroupByKey─► candidate pairs (a, b)
+    batches ─Sign─► (partition, [(bucket key, id)]) ─GroupByKey─► candidate pairs (a, b)
             └─────► nodes: id → (sketch, rank, (batch key, row))
     pairs ⋈ nodes on a, then on b ─► verified edges ─CombineGlobally(union-find)─► drops ⋈ batches
 
-Shuffled per document: one (uint64, id) record per band, and its node (a
-`num_perm` × 2-byte sketch, the rank and the row reference) twice; per
-candidate pair, two small records. Only the union-find over verified edges
-meets in one process: it holds the documents that have at least one verified
-near-duplicate (about 300 bytes each), never the whole corpus. See docs/dedup.md.
+Shuffled per document: one (uint64, id) record per band, packed per batch
+and bucket-key partition into numpy arrays (one Beam element per partition,
+not per record), and its node (a `num_perm` × 2-byte sketch, the rank and the
+row reference) twice; per candidate pair, two small records. A worker holds
+one partition's keys at a time (~30 bytes × documents × bands / partitions).
+Only the union-find over verified edges meets in one process: it holds the
+documents that have at least one verified near-duplicate (about 400 bytes
+each), never the whole corpus. See docs/dedup.md.
 """
 
 import apache_beam as beam
 import numpy as np
 
-from tamis.filters.neardup import Signer, UnionFind, bucket_pairs, drops, ranks
+from tamis.filters.neardup import Signer, UnionFind, candidate_pairs, drops, ranks
 from tamis.pipelines.drops import ApplyDrops
 
 STAGE = "near_dedup"
 REASON = "near_dup"
 
 
-@beam.typehints.with_output_types(tuple[int, str])  # main output; nodes are tagged
 class _Sign(beam.DoFn):
+    """A batch → (partition, (bucket keys, ids)) per bucket-key partition, and a node per signed document."""
+
     NODES = "nodes"
 
     def __init__(self, cfg):
@@ -37,18 +41,23 @@ class _Sign(beam.DoFn):
         signed = self.signer.sign(batch.column("text").to_pylist())
         batch_ranks = ranks(batch, self.cfg.keep, self.cfg.score_column)
         sketches = self.signer.sketch(signed.signatures)
+        docs = [ids[r] for r in signed.rows.tolist()]
         for j, r in enumerate(signed.rows.tolist()):
-            doc = ids[r]
-            yield beam.pvalue.TaggedOutput(self.NODES, (doc, (sketches[j].tobytes(), batch_ranks[r], (key, r))))
-            for bucket in signed.buckets[j].view(np.int64).tolist():  # signed: Beam's int coder is 64-bit signed
-                yield bucket, doc
+            yield beam.pvalue.TaggedOutput(self.NODES, (docs[j], (sketches[j].tobytes(), batch_ranks[r], (key, r))))
+        keys = signed.buckets.ravel()
+        owner = np.repeat(np.arange(len(docs)), signed.buckets.shape[1])
+        part = (keys % np.uint64(self.cfg.partitions)).astype(np.int64)
+        order = np.argsort(part, kind="stable")
+        bounds = np.flatnonzero(np.diff(part[order])) + 1
+        for sel in np.split(order, bounds) if len(order) else []:
+            yield int(part[sel[0]]), (keys[sel], [docs[i] for i in owner[sel].tolist()])
 
 
 def _pairs(element, limit: int):
-    _, members = element
-    members = list(members)
-    if len(members) > 1:
-        yield from bucket_pairs(members, limit)
+    _, parts = element
+    parts = list(parts)
+    keys = np.concatenate([k for k, _ in parts])
+    yield from candidate_pairs(keys, [d for _, ids in parts for d in ids], limit)
 
 
 def _attach_first(element):
