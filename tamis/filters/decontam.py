@@ -33,6 +33,7 @@ from tamis.schema import dropped
 STAGE = "decontaminate"
 REASON = "contaminated"
 _P = np.uint64(0x9E3779B97F4A7C15)
+_PREFIX_BITS = 24
 _DETAIL_ITEMS = 10  # item ids listed per benchmark in a dropped document's detail
 
 
@@ -121,10 +122,21 @@ class BenchmarkIndex:
     items: list[tuple[str, str]]
     sizes: dict[str, int]  # benchmark → items
     short: dict[str, int]  # benchmark → items with fewer than n words
+    _bitmap: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def nbytes(self) -> int:
         return self.hashes.nbytes + self.item.nbytes
+
+    def candidates(self, hashes: np.ndarray) -> np.ndarray:
+        """Positions of `hashes` that may be in the index: one gather in a 16 MB bitmap of top-24-bit prefixes
+        (built on first use, per process), so the binary search only sees the few that pass."""
+        bitmap = self._bitmap
+        if bitmap is None:
+            bitmap = np.zeros(1 << _PREFIX_BITS, bool)
+            bitmap[self.hashes >> np.uint64(64 - _PREFIX_BITS)] = True
+            self._bitmap = bitmap
+        return np.flatnonzero(bitmap[hashes >> np.uint64(64 - _PREFIX_BITS)])
 
 
 def build_index(cfg) -> BenchmarkIndex:
@@ -161,12 +173,13 @@ class Matches:
 
 def match(index: BenchmarkIndex, texts: list[str]) -> Matches:
     g = ngrams(texts, index.shingling)
-    lo = np.searchsorted(index.hashes, g.hashes, "left")
-    hi = np.searchsorted(index.hashes, g.hashes, "right")
-    found = np.flatnonzero(hi > lo)
-    span = hi[found] - lo[found]
+    cand = index.candidates(g.hashes)
+    lo = np.minimum(np.searchsorted(index.hashes, g.hashes[cand], "left"), max(len(index.hashes) - 1, 0))
+    hit = index.hashes[lo] == g.hashes[cand] if len(index.hashes) else np.zeros(len(cand), bool)
+    found, lo = cand[hit], lo[hit]
+    span = np.searchsorted(index.hashes, g.hashes[found], "right") - lo
     gram = np.repeat(found, span)
-    pair = np.repeat(lo[found], span) + (np.arange(span.sum()) - np.repeat(np.cumsum(span) - span, span))
+    pair = np.repeat(lo, span) + (np.arange(span.sum()) - np.repeat(np.cumsum(span) - span, span))
     return Matches(g, gram, index.item[pair].astype(np.int64))
 
 
