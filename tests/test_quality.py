@@ -93,6 +93,15 @@ def test_scorer_adds_one_probability_column_per_model(model, labeled):
     np.testing.assert_allclose(p, fm.load(model).proba(texts), rtol=1e-6)
 
 
+def test_params_round_trip_and_pin_the_model_bytes(model):
+    f = build("quality", {"models": {"m": model}, "threshold": 0.4})
+    assert f.key() == "quality@1"
+    assert build("quality", f.params()).params() == f.params()
+    assert f.params()["model_sha256"] == {"m": atomic.sha256_file(model)}
+    with pytest.raises(IntegrityError, match="pins"):
+        build("quality", {"models": {"m": model}, "model_sha256": {"m": "0" * 64}})
+
+
 def test_threshold_rule_keeps_scores_at_or_above(model, labeled):
     f = build("quality", {"models": {"m": model}, "threshold": 0.5})
     scores, keep, reason = f.apply(DocView(_batch([r["text"] for r in labeled[:60]])))

@@ -64,6 +64,8 @@ class FastTextParams:
     lr: float = 0.1
     min_count: int = 1
     bucket: int = 1 << 18
+    minn: int = 0  # character n-grams of words, from minn to maxn characters; 0 = none
+    maxn: int = 0
     seed: int = 0
     balance: bool = True  # downsample the larger class to the smaller one's size (by hash of id)
 
@@ -73,6 +75,8 @@ class FastTextParams:
                 raise ConfigError(
                     f"The {name!r} parameter of fastText must be >= 1. Got {getattr(self, name)} instead."
                 )
+        if self.minn < 0 or self.maxn < self.minn:
+            raise ConfigError(f"fastText needs 0 <= minn <= maxn. Got minn={self.minn}, maxn={self.maxn} instead.")
         if not 0 < self.lr <= 10:
             raise ConfigError(f"The 'lr' parameter of fastText must be in (0, 10]. Got {self.lr} instead.")
 
@@ -196,6 +200,8 @@ def _train_isolated(train_file: str, out: str, params: FastTextParams) -> None:
         "lr": params.lr,
         "minCount": params.min_count,
         "bucket": params.bucket,
+        "minn": params.minn,
+        "maxn": params.maxn,
         "seed": params.seed,
         "thread": 1,  # one thread: the same data and seed give the same model
         "verbose": 0,

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from tamis.errors import ConfigError
+from tamis.errors import ConfigError, IntegrityError
 from tamis.filters import fasttext_model
 from tamis.filters.base import Filter, first_reason
 from tamis.filters.registry import register
@@ -50,6 +50,7 @@ class Quality(Filter):
     threshold: float | None = None
     top_fraction: float | None = None
     cutoff: float | None = None  # run-wide cutoff for top_fraction; set by the pipeline, not by users
+    model_sha256: dict[str, str] | None = None  # pins model bytes; params() fills it in for run manifests
     _classifiers: dict[str, fasttext_model.Classifier] = field(default_factory=dict, init=False, repr=False)
 
     def validate(self) -> None:
@@ -76,12 +77,18 @@ class Quality(Filter):
         ):
             raise ConfigError("quality with several models needs 'keep_by' to say which one the rule reads.")
         self._classifiers = {n: fasttext_model.load(p, self.positive_label) for n, p in self.models.items()}
+        for n, want in (self.model_sha256 or {}).items():
+            got = self._classifiers[n].manifest["model"]["sha256"] if n in self._classifiers else None
+            if got != want:
+                raise IntegrityError(
+                    f"quality model {n!r} has sha256 {got}, but the config pins {want}",
+                    hint="point 'models' at the pinned model, or drop 'model_sha256' to accept this one",
+                )
 
     def params(self) -> dict[str, Any]:
-        model_sha = {n: c.manifest["model"]["sha256"] for n, c in self.classifiers.items()}
         return {
             "models": self.models,
-            "model_sha256": model_sha,
+            "model_sha256": {n: c.manifest["model"]["sha256"] for n, c in self.classifiers.items()},
             "positive_label": self.positive_label,
             "keep_by": self.keep_by,
             "threshold": self.threshold,
