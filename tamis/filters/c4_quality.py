@@ -14,14 +14,21 @@ Defaults and rule order are datatrove's `C4QualityFilter` (0.10.1), which
 follows the TFDS reference code rather than the paper's prose: the word-length
 and cookie-policy rules and citation removal come from the code; a word is a
 whitespace-separated chunk, counted before citations are cut; a line ending in
-`'` counts as terminated. Not reproduced: datatrove's sentence mode
+`'` counts as terminated; sentences are spaCy's (the TFDS code used NLTK's
+Punkt). Not reproduced: datatrove's sentence mode
 (`split_paragraph=False`) and the paper's bad-words list. One addition: a
 document left with no line is dropped (`c4_empty`) even when the sentence
 count is off, instead of being kept with empty text.
 
+Columns: `lines` (as str.splitlines counts them), `kept_lines`, `sentences`
+(exact below `min_num_sentences` kept lines; from there on the kept-line
+count, a lower bound that already passes, since the sentencizer then need not
+run), `lorem_ipsum_line` and `curly_bracket_line` (index of the first line
+that drops the page, -1 if none). A dropped page keeps its text as read.
+
 Everything is Arrow compute over the batch's flat line array plus numpy
-reductions; only lines longer than `max_word_length` characters are looked at
-in Python, to find the longest word.
+reductions; only lines longer than `max_word_length` characters are split into
+words to find the longest.
 
 Agreement with datatrove, and the classes of disagreement, are in docs/filters.md.
 """
@@ -104,11 +111,12 @@ class C4Quality(Filter):
         return ok, cut
 
     def _sentences(self, kept_lines: Segments, undecided: np.ndarray) -> np.ndarray:
-        """Sentences of the kept lines; where there are at least `min_num_sentences` lines, the line count.
+        """Sentences of the kept lines, counted only where the line count leaves the rule undecided.
 
-        Every line holds a sentence, so such a page passes whatever its exact
-        count; the sentencizer runs only on pages with fewer lines (and not
-        already dropped), which saves most of its cost on real web text.
+        Every line holds a sentence, so a page with at least
+        `min_num_sentences` lines passes whatever its exact count, and a page
+        already dropped needs no count: both report their line count. This
+        saves most of the sentencizer's cost on real web text.
         """
         sentences = kept_lines.counts.astype(np.int64)
         todo = undecided & (sentences > 0) & (sentences < self.min_num_sentences)
