@@ -1,8 +1,10 @@
 """ApplyDrops: remove decided rows from their batches; the rows go to the `dropped` output with reasons.
 
 Decisions are keyed by the batch key, (input file, batch index), and name a
-row of that batch: (row, reason, dup_of, detail). They meet their batch in a
-join on the batch key, so a worker holds one batch and its decisions at a time.
+row of that batch: (row, reason, dup_of, detail). They reach the batches as a
+side input looked up by batch key, so the corpus is not shuffled a second
+time: only the decisions (one small record per dropped document) move, and a
+worker holds one batch and its decisions at a time.
 """
 
 import apache_beam as beam
@@ -24,13 +26,9 @@ class _Apply(beam.DoFn):
     def __init__(self, stage: str):
         self.stage = stage
 
-    def process(self, element):
-        key, joined = element
-        batches = list(joined["batch"])
-        if not batches:
-            return
-        (batch,) = batches
-        decided = {d[0]: d for d in joined["drop"]}  # a row decided twice keeps one decision
+    def process(self, element, decisions):
+        key, batch = element
+        decided = {d[0]: d for d in decisions[key]}  # a row decided twice keeps one decision
         if decided:
             rows = sorted(decided)
             gone = dropped(
@@ -55,8 +53,5 @@ class ApplyDrops(beam.PTransform):
         self.stage, self.drops = stage, drops
 
     def expand(self, batches):
-        return (
-            {"batch": batches, "drop": self.drops}
-            | "JoinDrops" >> beam.CoGroupByKey()
-            | "Apply" >> beam.ParDo(_Apply(self.stage)).with_outputs(DROPPED, main="kept")
-        )
+        decisions = beam.pvalue.AsMultiMap(self.drops)
+        return batches | "Apply" >> beam.ParDo(_Apply(self.stage), decisions).with_outputs(DROPPED, main="kept")

@@ -2,7 +2,7 @@
 
     batches ─Sign─► (partition, [(bucket key, id)]) ─GroupByKey─► candidate pairs (a, b)
             └─────► nodes: id → (sketch, rank, (batch key, row))
-    pairs ⋈ nodes on a, then on b ─► verified edges ─CombineGlobally(union-find)─► drops ⋈ batches
+    pairs ⋈ nodes on a, then on b ─► verified edges ─CombineGlobally(union-find)─► drops ─side input─► batches
 
 Shuffled per document: one (uint64, id) record per band, packed per batch
 and bucket-key partition into numpy arrays (one Beam element per partition,
