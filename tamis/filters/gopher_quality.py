@@ -15,6 +15,7 @@ from `words.lines`; both are cached on the DocView and shared with the C4 and
 FineWeb rules.
 """
 
+import string
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,8 +29,13 @@ from tamis.filters.text import DocView
 from tamis.filters.words import WHITESPACE, char_class, lines, text_array, word_lengths, words
 
 STOP_WORDS = ["the", "be", "to", "of", "and", "that", "have", "with"]
-# A token made only of these is punctuation, not a word: Unicode punctuation, ASCII symbols, controls.
-_NOT_PUNCT = rf"[^\p{{P}}\p{{Cc}}{char_class('$+<=>^`|~')}]"
+# A token made only of these is punctuation, not a word: ASCII punctuation, controls, the dashes,
+# quotes and ellipsis of English text, CJK and fullwidth marks, and sentence ends of other scripts.
+# Marks such as `•`, `·`, `§` and `‘` count as words, as in datatrove (Gopher's paper does not say).
+_PUNCTUATION = (
+    string.punctuation + "—–”“„’´«»…►━∶" + "、。，；：？！（）【】《》〈〉「」～％．｡" + "।॥۔؟؞։።፧፨܀܁܂߹။၊។៕‼‽⁇⁈⁉"
+)
+_NOT_PUNCT = rf"[^{char_class(_PUNCTUATION)}\x{{0}}-\x{{8}}\x{{b}}-\x{{1f}}\x{{7f}}-\x{{9f}}]"
 _BULLET_START = rf"^[{WHITESPACE}]*[•\-]"
 _ELLIPSIS_END = rf"(?:\.\.\.|…)[{WHITESPACE}]*$"
 

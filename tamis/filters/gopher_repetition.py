@@ -118,28 +118,22 @@ def repeated_gram_chars(grams: NGrams) -> np.ndarray:
     """Per row: characters of n-grams that repeat one seen earlier in a left-to-right walk that
     steps 1 past a new n-gram and n past a repeat (words joined without separators)."""
     out = np.zeros(grams.docs, dtype=np.float64)
-    n = grams.n
+    # n-grams seen once never repeat, so walking only the repeated ones decides the same; a jump
+    # goes straight to the first repeated n-gram at or after pos + n (never past its row's end).
+    jump = np.searchsorted(grams.pos, grams.pos + grams.n).tolist()
+    ids, rows, chars = grams.ids.tolist(), grams.rows[grams.pos].tolist(), grams.chars(grams.pos).tolist()
     seen: set[int] = set()
-    next_pos, row = -1, -1
-    # n-grams seen once never repeat, so walking only the repeated ones decides the same.
-    for pos, gid, r, c in zip(
-        grams.pos.tolist(),
-        grams.ids.tolist(),
-        grams.rows[grams.pos].tolist(),
-        grams.chars(grams.pos).tolist(),
-        strict=True,
-    ):
-        if r != row:
+    row, i = -1, 0
+    while i < len(ids):
+        if rows[i] != row:
             seen.clear()
-            row, next_pos = r, -1
-        if pos < next_pos:
-            continue
-        if gid in seen:
-            out[r] += c
-            next_pos = pos + n
+            row = rows[i]
+        if ids[i] in seen:
+            out[row] += chars[i]
+            i = jump[i]
         else:
-            seen.add(gid)
-            next_pos = pos + 1
+            seen.add(ids[i])
+            i += 1
     return out
 
 
