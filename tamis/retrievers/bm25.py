@@ -99,13 +99,11 @@ class BM25Retriever:
             if not len(tids):
                 out.extend((np.zeros(0, np.int64), np.zeros(0, np.float64)) for _ in part)
                 continue
-            starts, ends = indptr[tids], indptr[tids + 1]
-            lengths = ends - starts
-            total = int(lengths.sum())
-            # One gather of every posting of every (query, term): position = start of its term + rank within it.
-            firsts = np.cumsum(lengths) - lengths
-            pos = np.arange(total) + np.repeat(starts - firsts, lengths)
-            cells, weights = indices[pos], data[pos]
+            # One gather of every posting of every (query, term): copies of contiguous slices, no fancy index.
+            bounds = list(zip(indptr[tids].tolist(), indptr[tids + 1].tolist(), strict=True))
+            lengths = np.fromiter((e - b for b, e in bounds), np.int64, len(bounds))
+            cells = np.concatenate([indices[b:e] for b, e in bounds])
+            weights = np.concatenate([data[b:e] for b, e in bounds])
             qtf = np.concatenate([w for _, w in part]) if len(part) > 1 else part[0][1]
             if np.any(qtf != 1.0):
                 weights = weights * np.repeat(qtf, lengths)
