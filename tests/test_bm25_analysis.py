@@ -76,3 +76,14 @@ def test_query_analysis_is_the_index_analysis_after_a_reload(shared_data, tmp_pa
         assert set(tids.tolist()) == set(term_of_posting[shard.indices == d].tolist())
         expected = Counter(Analyzer(config.analysis).terms(text))
         assert sorted(qtf.tolist()) == sorted(expected.values())
+
+
+def test_a_full_stem_cache_is_emptied_without_changing_any_term(shared_data):
+    texts = real_corpus(shared_data, code_docs=10)["text"].to_pylist()[:20]
+    small = Analyzer(cache_size=50)
+    assert small.word_terms_many(["runners", "the", "running", "the"]) == [("runner",), (), ("run",), ()]
+    term_ids = TermIds(small)
+    ids, lengths = term_ids(texts)
+    terms = np.array(list(term_ids.terms), dtype=object)[ids].tolist()
+    assert terms == [t for text in texts for t in Analyzer().terms(text)]
+    assert len(small._terms) <= 50 + len(set(terms))

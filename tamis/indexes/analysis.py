@@ -108,6 +108,21 @@ class Analyzer:
             self._terms[word] = terms
         return terms
 
+    def word_terms_many(self, words: list[str]) -> list[tuple[str, ...]]:
+        """`word_terms` of many words, the uncached ones stemmed in one PyStemmer call."""
+        cache = self._terms
+        out = [cache.get(w) for w in words]
+        missing = [w for w, t in zip(words, out, strict=True) if t is None]
+        if not missing:
+            return out
+        kept = [w for w in missing if w not in self._stop]
+        stems = iter(self._stemmer.stemWords(kept) if self._stemmer else kept)
+        found = {w: () if w in self._stop else (next(stems),) for w in missing}
+        if len(cache) + len(found) > self.cache_size:
+            cache.clear()
+        cache.update(found)
+        return [found[w] if t is None else t for w, t in zip(words, out, strict=True)]
+
     def terms(self, text: str) -> list[str]:
         """The index terms of one text, in order, repeats kept."""
         lookup = self.word_terms
@@ -139,11 +154,11 @@ class TermIds:
         ids = np.fromiter(map(known.get, tokens, repeat(_NEW)), dtype=np.int64, count=len(tokens))
         new = np.flatnonzero(ids == _NEW)
         if len(new):
-            lookup, add = self.analyzer.word_terms, self.terms.setdefault
-            for word in dict.fromkeys(tokens[i] for i in new):
-                found = lookup(word)
+            fresh = list(dict.fromkeys(map(tokens.__getitem__, new.tolist())))
+            add = self.terms.setdefault
+            for word, found in zip(fresh, self.analyzer.word_terms_many(fresh), strict=True):
                 known[word] = add(found[0], len(self.terms)) if found else -1
-            ids[new] = [known[tokens[i]] for i in new]
+            ids[new] = np.fromiter(map(known.__getitem__, map(tokens.__getitem__, new.tolist())), np.int64, len(new))
         kept = ids >= 0
         doc_of_token = np.repeat(np.arange(len(lengths)), lengths)
         return ids[kept], np.bincount(doc_of_token[kept], minlength=len(lengths))
