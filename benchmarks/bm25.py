@@ -15,7 +15,8 @@ other processes hits them alike; compare the ratios in the same run.
 Scale mode grows N documents from the web pool's real text (random runs of its
 lines, fixed seed), writes them as Parquet shards, and builds the tamis index
 through the Beam pipeline (`tamis index bm25`) in a child process, reporting
-build time, peak RSS (of the child and its workers), index bytes and QPS over
+build time (wall, and CPU seconds, which other jobs on shared cores disturb less),
+peak RSS (of the child and its workers), index bytes and QPS over
 queries cut from the same text; bm25s builds the same corpus in its own child
 when N <= --bm25s-max-docs (its tokens are Python lists, about 40 bytes each).
 """
@@ -223,11 +224,13 @@ def child_bm25s(paths: list[str], queries: list[str], index: str) -> dict:
     texts = [t for p in paths for t in pq.read_table(p, columns=["text"])["text"].to_pylist()]
     ids = [str(i) for i in range(len(texts))]
     system = BM25S()
+    cpu = time.process_time()
     build_s = _timed(lambda: system.build(ids, texts))
+    cpu = time.process_time() - cpu
     texts.clear()  # bm25s keeps its own tokens; free the text before timing queries
     seconds = _timed(lambda: [system.search([q], 10) for q in queries])
     system.model.save(index)  # its own format (npy arrays + vocabulary JSON), for the size only
-    out = {"build_s": build_s, "qps": len(queries) / seconds, "peak_rss_mb": _peak_rss_mb()}
+    out = {"build_s": build_s, "build_cpu_s": cpu, "qps": len(queries) / seconds, "peak_rss_mb": _peak_rss_mb()}
     return {**out, "index_bytes": bm25.index_bytes(index)}
 
 
@@ -276,6 +279,7 @@ def bench_scale(n_docs: int, workdir: Path, shard_docs: int, workers: int, bm25s
     if "qps" in tamis and "qps" in other:
         out["qps_ratio_vs_bm25s"] = tamis["qps"] / other["qps"]
         out["build_ratio_vs_bm25s"] = tamis["build_s"] / other["build_s"]
+        out["build_cpu_ratio_vs_bm25s"] = tamis["build_cpu_s"] / other["build_cpu_s"]
     return out
 
 
@@ -285,11 +289,12 @@ def child(args: argparse.Namespace) -> dict:
     from tamis.cli import main
 
     argv = ["index", "bm25", "--output", args._index, "--workers", str(args.workers), *args._paths]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     code = main(argv)
     if code:
         raise SystemExit(code)
-    return {"build_s": time.perf_counter() - start, "peak_rss_mb": _peak_rss_mb()}
+    build_s, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return {"build_s": build_s, "build_cpu_s": cpu, "peak_rss_mb": _peak_rss_mb()}
 
 
 def main() -> None:
