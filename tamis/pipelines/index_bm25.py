@@ -90,7 +90,10 @@ class _ReadShards(beam.DoFn):
 
 
 class _CountShard(beam.DoFn):
-    """Analyze a shard, write its docstore and counts, emit its statistics."""
+    """Analyze a shard, write its docstore and counts; emit its name, and its statistics on `stats`.
+
+    Two outputs, so the names that wait for the vocabulary hold no df tables.
+    """
 
     def __init__(self, root: str, config: bm25.BM25Config):
         self.root, self.config = root, config
@@ -103,7 +106,8 @@ class _CountShard(beam.DoFn):
         counts = bm25.count(self.analyzer, batch.column("text"))
         bm25.write_docs_file(self.root, name, bm25.docstore(batch, self.config.store_text))
         write_counts(self.root, name, counts)
-        yield name, bm25.shard_stats(counts)
+        yield name
+        yield beam.pvalue.TaggedOutput("stats", bm25.shard_stats(counts))
 
 
 class _MergeStats(beam.CombineFn):
@@ -174,16 +178,14 @@ class IndexBM25(beam.PTransform):
             | "ReadShards"
             >> beam.ParDo(_ReadShards(root, self.input_cfg, config.shard_docs)).with_outputs("errors", main="docs")
         )
-        counted = read.docs | "CountShard" >> beam.ParDo(_CountShard(root, config))
+        counted = read.docs | "CountShard" >> beam.ParDo(_CountShard(root, config)).with_outputs("stats", main="names")
         vocab = (
-            counted
-            | "Stats" >> beam.Values()
+            counted.stats
             | "MergeStats" >> beam.CombineGlobally(_MergeStats())
             | "WriteVocab" >> beam.Map(_vocabulary, root, config)
         )
         entries = (
-            counted
-            | "Names" >> beam.Keys()
+            counted.names
             | "ScoreShard" >> beam.ParDo(_ScoreShard(root, config), beam.pvalue.AsSingleton(vocab))
             | "AllShards" >> beam.combiners.ToList()
         )
