@@ -13,7 +13,6 @@ import dataclasses
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from itertools import repeat
 from typing import Any, Literal
 
 import numpy as np
@@ -27,7 +26,6 @@ ENGLISH_STOPWORDS = frozenset(
 )
 _STOPWORD_SETS = {"english": ENGLISH_STOPWORDS, "none": frozenset()}
 # Split an identifier part: acronym before a capitalized word, capitalized word, lowercase run, acronym, digits.
-_NEW = -2  # id of a word not seen yet
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[^\W\d_A-Z]+|[A-Z]+|[0-9]+")
 
 
@@ -132,8 +130,8 @@ class Analyzer:
 class TermIds:
     """Texts -> ids of their terms in a vocabulary that grows as new terms appear (one per index shard).
 
-    Per token the work is one dict lookup from the raw word to its term id;
-    stopword and stemming decisions run once per distinct word.
+    Per token the work is two dict operations (distinct words of the chunk, then
+    raw word -> term id); stopword and stemming decisions run once per distinct word.
     """
 
     def __init__(self, analyzer: Analyzer):
@@ -151,14 +149,12 @@ class TermIds:
             tokens += w
             lengths.append(len(w))
         known = self._word_ids
-        ids = np.fromiter(map(known.get, tokens, repeat(_NEW)), dtype=np.int64, count=len(tokens))
-        new = np.flatnonzero(ids == _NEW)
-        if len(new):
-            fresh = list(dict.fromkeys(map(tokens.__getitem__, new.tolist())))
+        fresh = [w for w in dict.fromkeys(tokens) if w not in known]
+        if fresh:
             add = self.terms.setdefault
             for word, found in zip(fresh, self.analyzer.word_terms_many(fresh), strict=True):
                 known[word] = add(found[0], len(self.terms)) if found else -1
-            ids[new] = np.fromiter(map(known.__getitem__, map(tokens.__getitem__, new.tolist())), np.int64, len(new))
+        ids = np.fromiter(map(known.__getitem__, tokens), dtype=np.int64, count=len(tokens))
         kept = ids >= 0
         doc_of_token = np.repeat(np.arange(len(lengths)), lengths)
         return ids[kept], np.bincount(doc_of_token[kept], minlength=len(lengths))
