@@ -51,19 +51,21 @@ _NONSPACE = f"[^{WHITESPACE}]"
 # A plain word character: not space, edge mark, period, hyphen or slash. (Symbols such
 # as `©` split only at a chunk's start: excluding \p{So} here too blows up RE2's DFA.)
 _CH = rf"[^{WHITESPACE}{_EDGE_CLASS}./\-]"
+# After a word's first inner period an upper-case letter starts a new token (`said.He`, `Music.SE`).
+_CH_NOT_UPPER = rf"[^{WHITESPACE}{_EDGE_CLASS}./\-A-Z]"
 # Joins inside a word. Before the word's first inner period `/ : < > =` glue only before
 # a non-letter (spaCy's infix rule); after it the word is domain-like and they always glue.
 _CUR_CLASS = char_class(_CURRENCY)
 # Latin letters stand in for \pL inside glues: each \pL costs ~2 ms of RE2 compile per batch.
 _LATIN = r"[A-Za-z\x{c0}-\x{24f}]"
-_GLUE_PLAIN = rf"{_LATIN}-[0-9]|[0-9],[0-9]|{_LATIN}[{_CUR_CLASS}]|[{_GLUE_CLASS}$]+{_CH}|[:<>=/][\pN@#&*+|~^%\\]"
-_GLUE_DOMAIN = rf"{_LATIN}-[0-9]|[0-9],[0-9]|{_LATIN}[{_CUR_CLASS}]|[{_GLUE_CLASS}:<>=/.]{_CH}"
+_GLUE_PLAIN = rf"{_LATIN}-[0-9]|[0-9][,–—][0-9]|{_LATIN}[{_CUR_CLASS}]|[{_GLUE_CLASS}$]+{_CH}|[:<>=/][\pN@#&*+|~^%\\]"
+_GLUE_DOMAIN = rf"{_LATIN}-[0-9]|[0-9][,–—][0-9]|{_LATIN}[{_CUR_CLASS}]|[{_GLUE_CLASS}:<>=/.]{_CH}"
 # A word with at least one glue (plain words need no split, so they are not matched).
 # The first glue either starts on a word character or follows one.
 _GLUED = (
-    rf"(?:{_CH}*(?:{_LATIN}-[0-9]|[0-9],[0-9]|{_LATIN}[{_CUR_CLASS}])|{_CH}+(?:[{_GLUE_CLASS}$]+{_CH}|[:<>=/][\pN@#&*+|~^%\\]))"
-    rf"(?:{_GLUE_PLAIN}|{_CH})*(?:\.{_CH}(?:{_GLUE_DOMAIN}|{_CH})*)?(?:[{_GLUE_CLASS}]*\$\.?)?"
-    rf"|{_CH}*\.{_CH}(?:{_GLUE_DOMAIN}|{_CH})*"
+    rf"(?:{_CH}*(?:{_LATIN}-[0-9]|[0-9][,–—][0-9]|{_LATIN}[{_CUR_CLASS}])|{_CH}+(?:[{_GLUE_CLASS}$]+{_CH}|[:<>=/][\pN@#&*+|~^%\\]))"
+    rf"(?:{_GLUE_PLAIN}|{_CH})*(?:\.{_CH_NOT_UPPER}(?:{_GLUE_DOMAIN}|{_CH})*)?(?:[{_GLUE_CLASS}]*\$\.?)?"
+    rf"|{_CH}+\.{_CH_NOT_UPPER}(?:{_GLUE_DOMAIN}|{_CH})*|(?:^|[{WHITESPACE}])\.{_CH}(?:{_GLUE_DOMAIN}|{_CH})*"
 )
 _URL = rf"(?:https?://|www\.)(?:{_NONSPACE}*[^{WHITESPACE}.,;:!?'\x{{22}}”’)\]}}>])?"
 _ABBREVIATIONS = (
@@ -73,7 +75,7 @@ _ABBREVIATIONS = (
     "Neb|Nebr|Nev|Okla|Ore|Pa|Tenn|Va|Wash|Wis"
 )
 _SPECIALS = (
-    r"\):|:\)|:-\)|;\)|;-\)|:\(|:-\(|:D|:-D|:P|:p|:-P|<3|\(=|=\)|''|\^\^|:/|:-/|\band/or\b"
+    r"\):|:\)|:-\)|;\)|;-\)|:\(|:-\(|:D|:-D|:P|:p|:-P|<3|\(=|=\)|''|\^\^|\|(?:[:\-]+\|)+|:/|:-/|\band/or\b"
     r"|['’](?:[sSmMdD]|re|RE|ve|VE|ll|LL)\b"
 )
 # spaCy has no prefix or suffix rule for `-` and `/`: at a chunk's edges they stay on the word
