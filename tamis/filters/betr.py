@@ -81,6 +81,17 @@ def score_sample(bench_texts: list[str], texts: list[str], embedder, top_k: int)
     return similarity(embedder.encode(texts), embedder.encode(bench_texts), top_k)
 
 
+def save_scores(path: str, ids: list[str], sims: dict[str, np.ndarray]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tamis.io import atomic
+
+    table = pa.table({"id": ids, **{k: pa.array(v, pa.float32()) for k, v in sims.items()}})
+    with atomic.atomic_write(path) as f:
+        pq.write_table(table, f)
+
+
 def fit_and_check(
     ids: list[str],
     texts: list[str],
@@ -136,8 +147,13 @@ def run_betr(
     out: str,
     params: BETRParams,
     sources: list[dict] | None = None,
+    scores_out: str | None = None,
 ) -> dict:
-    """Sample, embed, score, label, train and check; write the model to `out`; return the report."""
+    """Sample, embed, score, label, train and check; write the model to `out`; return the report.
+
+    `scores_out` keeps the sample's embedding scores (Parquet: id, max, mean_topk), the
+    expensive part, so the classifier can be retrained without embedding again.
+    """
     params.validate()
     if len(doc_texts) < 10:
         raise InputError(f"BETR needs at least 10 documents to sample; got {len(doc_texts)}")
@@ -145,6 +161,8 @@ def run_betr(
     ids = [doc_ids[i] for i in idx]
     texts = [doc_texts[i] for i in idx]
     sims = score_sample(bench_texts, texts, embedder, params.top_k)
+    if scores_out:
+        save_scores(scores_out, ids, sims)
     method = {"embedding_model": asdict(embedder.info), "benchmark_examples": len(bench_texts)}
     report = fit_and_check(ids, texts, sims, out, params, method, sources)
     return {**report, "embedding_model": embedder.info.name}

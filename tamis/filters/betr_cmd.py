@@ -20,6 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--positive-fraction", type=float, default=0.1, help="share labeled positive (default 0.1)")
     parser.add_argument("--heldout-fraction", type=float, default=0.2, help="share held out (default 0.2)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--scores-out", metavar="PARQUET", help="also save the sample's embedding scores here")
     parser.add_argument("--embedding-model", default="all-MiniLM-L6-v2", help="local sentence-transformers model")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     _, bench, bench_sources = _read(args.benchmarks)
     ids, texts, doc_sources = _read(args.docs)
     embedder = Embedder(args.embedding_model, device=args.device)
-    report = run_betr(bench, ids, texts, embedder, args.out, params, bench_sources + doc_sources)
+    report = run_betr(bench, ids, texts, embedder, args.out, params, bench_sources + doc_sources, args.scores_out)
     if args.json:
         print(json.dumps(report))
     else:
