@@ -1,18 +1,19 @@
 """IndexBM25: input files -> a BM25 index directory, as a Beam pipeline over document record batches.
 
-    files ─► ReadShards ─► (shard, docs batch) ─► CountShard ─┬─► per-shard Stats ─► MergeStats ─► Vocabulary
+    files ─► ReadShards ─► (shard, docs batch) ─► CountShard ─┬─► stats: per-shard df ─► MergeStats ─► Vocabulary
                                   │                          └─► shard names ─► ScoreShard(vocab) ─► shard entries
                                   └─► errors/                                                         │
                                                                                           WriteManifest (last)
 
 Each input file is cut into shards of `shard_docs` documents (the elements).
 CountShard writes a shard's docstore and its term counts to `_tmp/`, and emits
-only the shard's document-frequency table; MergeStats sums those into global
-statistics; ScoreShard reads the counts back and writes the shard's finished
-contributions with the global idf and avgdl. Build memory is therefore bounded
-by one shard (its text, tokens and postings, roughly 50 bytes per token) plus
-the global vocabulary (terms and df, about 60 bytes per distinct term), never
-by the whole corpus. The manifest is written last, after every shard is done.
+the shard's name and, on a second output, its document-frequency table;
+MergeStats sums those into global statistics; ScoreShard reads the counts
+back and writes the shard's finished contributions with the global idf and
+avgdl. A worker's memory is therefore one shard (its text, one chunk of
+tokens, its postings at about 50 bytes each while scored) plus the global
+vocabulary, never the whole corpus (figures in docs/bm25.md). The manifest is
+written last, after every shard is done.
 """
 
 import contextlib
