@@ -44,6 +44,8 @@ def count_sentences(texts: pa.Array) -> np.ndarray:
     token that is neither punctuation nor a terminal, so `Wait... what?!`
     stays one sentence. Per token this is: a word starts a sentence when a
     terminal stands between it and the previous word of the same text.
+    (spaCy also makes tokens of runs of whitespace, which count as words there;
+    they change a count only when a terminal follows one with no word between.)
     """
     tokens = split_words(texts)
     n = len(tokens.offsets) - 1
