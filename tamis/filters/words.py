@@ -80,7 +80,8 @@ _SPECIALS = (
 )
 # spaCy has no prefix or suffix rule for `-` and `/`: at a chunk's edges they stay on the word
 # (`-1`, `/usr`, `micro-`, `w/`). The whitespace before or after is part of the match.
-_EDGE_DASH = rf"(?:^|[{WHITESPACE}])[\-/]+(?:{_CH}+(?:[.,]{_CH}+)*)?|{_CH}+[\-/]+(?:[{WHITESPACE}]|$)"
+_LEADING_DASH = rf"[\-/]+(?:{_CH}+(?:[.,]{_CH}+)*)?"
+_EDGE_DASH = rf"(?:^|[{WHITESPACE}]){_LEADING_DASH}|{_CH}+[\-/]+(?:[{WHITESPACE}](?:{_LEADING_DASH})?|$)"
 _TOKEN_PATTERN = (
     rf"{_URL}|{_SPECIALS}|\.\.+|…|(?:{_LATIN}\.){{2,}}|{_EDGE_DASH}|{_GLUED}"
     rf"|\b(?:[A-Z]|{_ABBREVIATIONS})\.|(?:^|[{WHITESPACE}])(?:[a-zäöü]\.)+|-+|\p{{So}}|[{_EDGE_CLASS}./]"
