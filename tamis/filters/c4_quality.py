@@ -130,7 +130,8 @@ class C4Quality(Filter):
         segs = lines(docs)
         stripped = pc.utf8_trim_whitespace(segs.values)
         ok, cut = self._line_checks(stripped)
-        # The phrase checks only look at lines that passed the first three.
+        # The phrase checks only look at lines that passed the first three. (RE2 finds
+        # literals here several times faster than Arrow's match_substring.)
         idx = np.flatnonzero(ok)
         sub = cut.take(pa.array(idx))
         lower = pc.utf8_lower(sub)
