@@ -34,28 +34,28 @@ def _encode(values: pa.Array) -> np.ndarray:
     return np.asarray(pc.dictionary_encode(values).indices, dtype=np.int64)
 
 
-def _group(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Dense ids of equal integer keys, and for each key the index of its first occurrence.
+def _group(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Dense ids of equal integer keys, with the argsort and where each group starts in it.
 
     One unstable argsort: several times faster than np.unique(return_index=True) or
     Arrow's hash dictionary on mostly distinct integers.
     """
-    if len(keys) == 0:
-        return keys, keys
     order = np.argsort(keys)
     ordered = keys[order]
-    new = np.r_[True, ordered[1:] != ordered[:-1]]
+    new = np.r_[True, ordered[1:] != ordered[:-1]] if len(keys) else np.zeros(0, dtype=bool)
     ids = np.empty(len(keys), dtype=np.int64)
     ids[order] = np.cumsum(new) - 1
-    return ids, np.minimum.reduceat(order, np.flatnonzero(new))[ids]
+    return ids, order, np.flatnonzero(new)
 
 
 def duplicates(segs: Segments) -> tuple[np.ndarray, np.ndarray]:
     """Per row: how many values repeat an earlier value of the row, and their characters."""
     n = len(segs.offsets) - 1
     ids = _encode(segs.values)
-    _, first = _group(segs.rows * (int(ids.max(initial=0)) + 1) + ids)
-    repeat = first != np.arange(len(first))
+    grouped, order, starts = _group(segs.rows * (int(ids.max(initial=0)) + 1) + ids)
+    repeat = np.ones(len(ids), dtype=bool)
+    if len(ids):
+        repeat[np.minimum.reduceat(order, starts)] = False  # the first of each group
     rows = segs.rows[repeat]
     return np.bincount(rows, minlength=n), np.bincount(rows, weights=segs.lengths()[repeat], minlength=n)
 
@@ -67,7 +67,7 @@ class NGrams:
     positions that still repeat: most text has few repeated 5-grams.
     """
 
-    def __init__(self, tokens: Segments, lengths: np.ndarray):
+    def __init__(self, tokens: Segments, lengths: np.ndarray, start: int = 2):
         self.docs = len(tokens.offsets) - 1
         self.starts = tokens.offsets[:-1]
         self.counts = tokens.counts
@@ -75,15 +75,18 @@ class NGrams:
         self.token_ids = _encode(tokens.values)
         self.vocab = int(self.token_ids.max(initial=0)) + 1
         self.cum = np.r_[0, np.cumsum(lengths, dtype=np.int64)]
-        self.n = 1
-        self.pos = np.arange(len(self.rows), dtype=np.int64)
-        self._keep_repeated(*_group(self.rows * self.vocab + self.token_ids))  # unigrams, row-qualified
+        rows, tok, vocab = self.rows, self.token_ids, self.vocab
+        if start == 1 or self.docs * vocab * vocab >= 2**62:  # row-qualified unigrams
+            self.n, self.pos = 1, np.arange(len(rows), dtype=np.int64)
+            self._keep_repeated(_group(rows * vocab + tok)[0])
+        else:  # straight to bigrams: one sort of the batch fewer
+            self.n, self.pos = 2, np.flatnonzero(rows[:-1] == rows[1:])
+            self._keep_repeated(_group((rows[self.pos] * vocab + tok[self.pos]) * vocab + tok[self.pos + 1])[0])
 
-    def _keep_repeated(self, ids: np.ndarray, first: np.ndarray) -> None:
-        """Keep the positions whose n-gram occurs again; `first` orders n-grams by first occurrence."""
+    def _keep_repeated(self, ids: np.ndarray) -> None:
+        """Keep the positions whose n-gram occurs again in its document."""
         freq = np.bincount(ids)[ids] if len(ids) else ids
         keep = freq > 1
-        self.first = self.pos[first[keep]]  # position of each kept n-gram's first occurrence
         self.pos, self.ids, self.freq = self.pos[keep], ids[keep], freq[keep]
 
     def grow(self) -> None:
@@ -91,9 +94,9 @@ class NGrams:
         inside = end < len(self.rows)
         inside[inside] = self.rows[end[inside]] == self.rows[self.pos[inside]]
         self.pos = self.pos[inside]
-        grouped = _group(self.ids[inside] * self.vocab + self.token_ids[end[inside]])
+        ids = _group(self.ids[inside] * self.vocab + self.token_ids[end[inside]])[0]
         self.n += 1
-        self._keep_repeated(*grouped)
+        self._keep_repeated(ids)
 
     def chars(self, pos: np.ndarray) -> np.ndarray:
         """Characters of the words of the n-grams at `pos`, without separators."""
@@ -107,8 +110,9 @@ def top_gram_chars(grams: NGrams) -> np.ndarray:
     out[has] = grams.chars(grams.starts[has]) + (grams.n - 1)
     if len(grams.pos):
         rows = grams.rows[grams.pos]
-        # Highest count first, then the earliest first occurrence: Counter.most_common's tie rule.
-        order = np.lexsort((grams.first, -grams.freq, rows))
+        # Highest count first, then the earliest first occurrence (Counter.most_common's tie rule):
+        # the earliest position among the most frequent n-grams is that n-gram's first occurrence.
+        order = np.lexsort((grams.pos, -grams.freq, rows))
         best = order[np.r_[True, rows[order][1:] != rows[order][:-1]]]
         out[rows[best]] = (grams.chars(grams.pos[best]) + (grams.n - 1)) * grams.freq[best]
     return out
@@ -123,8 +127,8 @@ def repeated_gram_chars(grams: NGrams) -> np.ndarray:
     jump = np.searchsorted(grams.pos, grams.pos + grams.n).tolist()
     ids, rows, chars = grams.ids.tolist(), grams.rows[grams.pos].tolist(), grams.chars(grams.pos).tolist()
     seen: set[int] = set()
-    row, i = -1, 0
-    while i < len(ids):
+    row, i, end = -1, 0, len(ids)
+    while i < end:
         if rows[i] != row:
             seen.clear()
             row = rows[i]
@@ -181,7 +185,7 @@ class GopherRepetition(Filter):
             out[self.col(f"dup_{label}_frac")] = dup / np.maximum(segs.counts, 1)
             out[self.col(f"dup_{label}_char_frac")] = dup_chars / safe
         sizes = sorted(set(self.top_n_grams) | set(self.dup_n_grams))
-        grams = NGrams(words(docs), word_lengths(docs))
+        grams = NGrams(words(docs), word_lengths(docs), start=min(sizes, default=2))
         for size in sizes:
             while grams.n < size:
                 grams.grow()
