@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sample", type=int, default=3000, help="documents to embed (default 3000)")
     parser.add_argument("--top-k", type=int, default=10, help="benchmark neighbours in the mean (default 10)")
     parser.add_argument("--target", choices=["mean_topk", "max"], default="mean_topk", help="similarity to learn")
-    parser.add_argument("--positive-fraction", type=float, default=0.1, help="share labeled positive (default 0.1)")
+    parser.add_argument("--positive-fraction", type=float, default=0.3, help="share labeled positive (default 0.3)")
     parser.add_argument("--heldout-fraction", type=float, default=0.2, help="share held out (default 0.2)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scores-out", metavar="PARQUET", help="also save the sample's embedding scores here")
