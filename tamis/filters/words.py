@@ -58,7 +58,9 @@ _CH_NOT_UPPER = rf"[^{WHITESPACE}{_EDGE_CLASS}./\-A-Z]"
 _CUR_CLASS = char_class(_CURRENCY)
 # Latin letters stand in for \pL inside glues: each \pL costs ~2 ms of RE2 compile per batch.
 _LATIN = r"[A-Za-z\x{c0}-\x{24f}]"
-_GLUE_PLAIN = rf"{_LATIN}-[0-9]|[0-9][,–—][0-9]|{_LATIN}[{_CUR_CLASS}]|[{_GLUE_CLASS}$]+{_CH}|[:<>=/][\pN@#&*+|~^%\\]"
+_GLUE_PLAIN = (
+    rf"{_LATIN}-[0-9]|[,–—][0-9]|{_LATIN}[{_CUR_CLASS}]|[{_GLUE_CLASS}$]+[=:]?{_CH}|://|[:<>=/][\pN@#&*+|~^%\\]"
+)
 _GLUE_DOMAIN = rf"{_LATIN}-[0-9]|[0-9][,–—][0-9]|{_LATIN}[{_CUR_CLASS}]|[{_GLUE_CLASS}:<>=/.]{_CH}"
 # A word with at least one glue (plain words need no split, so they are not matched).
 # The first glue either starts on a word character or follows one.
@@ -83,7 +85,7 @@ _SPECIALS = (
 _LEADING_DASH = rf"[\-/]+(?:{_CH}+(?:[.,]{_CH}+)*)?"
 _EDGE_DASH = rf"(?:^|[{WHITESPACE}]){_LEADING_DASH}|{_CH}+[\-/]+(?:[{WHITESPACE}](?:{_LEADING_DASH})?|$)"
 _TOKEN_PATTERN = (
-    rf"{_URL}|{_SPECIALS}|\.\.+|…|(?:{_LATIN}\.){{2,}}|{_EDGE_DASH}|{_GLUED}"
+    rf"{_URL}|{_SPECIALS}|{_CH}+\$\.|\.\.+|…|(?:{_LATIN}\.){{2,}}|{_EDGE_DASH}|{_GLUED}"
     rf"|\b(?:[A-Z]|{_ABBREVIATIONS})\.|(?:^|[{WHITESPACE}])(?:[a-zäöü]\.)+|-+|\p{{So}}|[{_EDGE_CLASS}./]"
 )
 
