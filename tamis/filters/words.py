@@ -16,11 +16,15 @@ contractions and number+unit split (`do n't`, `it 's`, `10 km`); `/`, `:` and `=
 split before a letter unless the chunk is domain-like; `-` and `/` stay on a
 word at its edges (`-1`, `/usr`, `micro-`); brackets and `$` inside a chunk
 stay in it (`f(x)$.`, `\\frac{1}{2}`), as spaCy only splits them off its ends.
-On 4,000 web pool documents 80% get exactly spaCy's tokens. Known gaps, each
-moving a document's count by a token or two: `said.He` and `Music.SE` stay
-whole, `4+6` is not split, markdown rules (`|---|`) split, apostrophe-less
-contractions other than `dont`-like ones (`thats`) stay whole, and rarer
-special cases of spaCy's exception table are not reproduced.
+A period before an upper-case letter splits (`said.He`); markdown table rules
+(`|---|`) and number ranges (`1990–2005`) stay whole.
+On 4,000 web pool pages 82% get exactly spaCy's tokens. Known gaps, each
+moving a page's count by a token or a few: some marks inside TeX formulas
+split here (`(-1)`, `a_{n-1}$`), `+ * ^` between digits do not (`4+6`),
+`—` inside a CJK paragraph splits, apostrophe-less contractions other than
+`dont`-like ones (`thats`, `Wed`) stay whole, and rarer special cases of
+spaCy's exception table are not reproduced. docs/filters.md lists how these
+move filter decisions.
 """
 
 from dataclasses import dataclass
