@@ -27,13 +27,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _read(paths: list[str]) -> tuple[list[str], list[str], list[dict]]:
-    from tamis.filters.fasttext_model import read_labeled
+    from tamis.filters.fasttext_model import read_docs
 
     ids, texts, sources = [], [], []
     for path in paths:
-        examples, entry = read_labeled(path, "doc", normalized=False)
-        ids += [ex.id for ex in examples]
-        texts += [ex.text for ex in examples]
+        file_ids, file_texts, entry = read_docs(path)
+        ids += file_ids
+        texts += file_texts
         sources.append(entry)
     return ids, texts, sources
 

@@ -157,18 +157,16 @@ def train(
     return manifest
 
 
-def read_labeled(path: str, label: str, normalized: bool = True) -> tuple[list[LabeledText], dict[str, Any]]:
-    """Documents of a JSONL/Parquet file (normalized unless asked not to), all with `label`, and the file's checksum entry.
+def read_docs(path: str) -> tuple[list[str], list[str], dict[str, Any]]:
+    """Ids and texts of a JSONL/Parquet file, and its checksum entry.
 
-    A record that cannot be read stops training (InputError): a classifier
+    A record that cannot be read stops here (InputError): a classifier
     silently trained on part of its data would be hard to explain.
     """
     from tamis.io.readers import read_all
 
     if not atomic.exists(path):
-        raise InputError(
-            f"training file {path} does not exist", hint="--positive/--negative take JSONL or Parquet files"
-        )
+        raise InputError(f"input file {path} does not exist", hint="give JSONL or Parquet files of documents")
     docs, errors = read_all(path)
     if errors.num_rows:
         first = errors.slice(0, 1).to_pylist()[0]
@@ -176,11 +174,20 @@ def read_labeled(path: str, label: str, normalized: bool = True) -> tuple[list[L
             f"{path}: {errors.num_rows} record(s) cannot be read, first at offset {first['offset']}: {first['error']}",
             hint="fix or remove the bad records; training never skips data silently",
         )
-    ids, texts = docs.column("id").to_pylist(), docs.column("text").to_pylist()
-    prep = normalize if normalized else str
-    examples = [LabeledText(f"{label}:{path}:{i}", prep(t), label) for i, t in zip(ids, texts, strict=True)]
-    entry = {"path": path, "label": label, "documents": len(examples), "sha256": atomic.sha256_file(path)}
-    return examples, entry
+    entry = {"path": path, "documents": docs.num_rows, "sha256": atomic.sha256_file(path)}
+    return docs.column("id").to_pylist(), docs.column("text").to_pylist(), entry
+
+
+def read_labeled(path: str, label: str) -> tuple[list[LabeledText], dict[str, Any]]:
+    """Normalized documents of a file, all with `label`, keyed by the file's content and their id.
+
+    Keys depend on content, not on where the file lies, so the same file
+    trains the same model (balancing and shuffling hash the keys).
+    """
+    ids, texts, entry = read_docs(path)
+    key = entry["sha256"][:16]
+    examples = [LabeledText(f"{label}:{key}:{i}", normalize(t), label) for i, t in zip(ids, texts, strict=True)]
+    return examples, {**entry, "label": label}
 
 
 # fastText training reads some memory it never wrote: on a reused heap that is garbage, and
