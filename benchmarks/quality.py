@@ -163,6 +163,7 @@ def run(labeled: str, shared: Path, seeds: list[int]) -> dict:
         "positives": int(labels.sum()),
         "auc_tamis": round(roc_auc(labels, p_tamis), 4),
         "accuracy_tamis": _acc(labels, p_tamis),
+        "auc_tamis_mean_over_seeds": round(float(np.mean([roc_auc(labels, p_tamis), *other])), 4),
         "auc_tamis_by_seed": {
             str(s): round(a, 4) for s, a in zip(seeds, [roc_auc(labels, p_tamis), *other], strict=True)
         },
@@ -184,7 +185,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--labeled", required=True, help="JSONL with text and quality_label (0/1)")
     parser.add_argument("--shared", type=Path, default=SHARED, help="../shared/data (training data comes from here)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds; the first is reported")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=[0, 1, 2, 3, 4],
+        help="training seeds (which negatives are kept); the first is auc_tamis",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--out", help="also save the JSON here")
     args = parser.parse_args()
