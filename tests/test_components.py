@@ -78,3 +78,12 @@ def test_chain_balances(name, batch):
     assert kept.num_rows + sum(d.num_rows for d in drops) == batch.num_rows
     dropped_ids = [i for d in drops for i in d.column("id").to_pylist()]
     assert sorted(kept.column("id").to_pylist() + dropped_ids) == sorted(batch.column("id").to_pylist())
+
+
+def test_a_rewriting_filter_keeps_the_original_text_of_what_it_drops():
+    kept_text = "\n".join(f"This is sentence number {i} of a proper page." for i in range(6)) + "\nmenu link"
+    dropped_text = "Too short page.\nnav bar"
+    batch = documents([{"id": "k", "text": kept_text}, {"id": "d", "text": dropped_text}])
+    kept, drops = apply_chain([build("c4_quality", {})], batch)
+    assert kept.column("text").to_pylist() == [kept_text.removesuffix("\nmenu link")]  # lines cut
+    assert [d.column("text").to_pylist() for d in drops] == [[dropped_text]]  # as it came in

@@ -44,7 +44,7 @@ from tamis.filters.base import Filter, first_reason
 from tamis.filters.registry import register
 from tamis.filters.sentences import count_sentences, last_char_in
 from tamis.filters.text import DocView
-from tamis.filters.words import WHITESPACE, Segments, lines, text_array
+from tamis.filters.words import WHITESPACE, Segments, lines
 
 CITATION = r"\[\p{Nd}*\]|\[edit\]|\[citation needed\]"
 POLICY = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
@@ -165,9 +165,7 @@ class C4Quality(Filter):
             self.col("lorem_ipsum_line"): lorem_at,
             self.col("curly_bracket_line"): curly_at,
         }
-        # A dropped page keeps its text as read, so dropped/ holds the original.
-        dropped = ~self.rule(scores)[0]
-        new_text = pc.if_else(pa.array(dropped), text_array(docs), pc.utf8_trim_whitespace(joined))
+        new_text = pc.utf8_trim_whitespace(joined)
         return {self.col("text"): np.asarray(new_text.to_pylist(), dtype=object), **scores}
 
     def rule(self, scores: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

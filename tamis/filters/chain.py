@@ -31,7 +31,9 @@ def apply_chain(components: list[Scorer], batch: pa.RecordBatch) -> tuple[pa.Rec
     Each component sees only the documents every earlier filter kept, so the
     cost of a chain falls as it drops. A score column named `<name>.text` is a
     rewritten text (C4 line removal, secret redaction): it replaces `text` for
-    the components after it and is not stored as a score.
+    the kept documents and the components after them, and is not stored as a
+    score; a document the same component drops goes to `dropped/` with the
+    text it came in with.
     """
     drops: list[pa.RecordBatch] = []
     score_cols: dict[str, np.ndarray] = {}
@@ -41,6 +43,7 @@ def apply_chain(components: list[Scorer], batch: pa.RecordBatch) -> tuple[pa.Rec
         view = DocView(batch)
         scores = comp.score(view)
         new_text = scores.pop(comp.col("text"), None)
+        before = batch
         if new_text is not None:
             batch = batch.set_column(batch.schema.get_field_index("text"), "text", pa.array(list(new_text), pa.string()))
         if isinstance(comp, Filter):
@@ -49,7 +52,7 @@ def apply_chain(components: list[Scorer], batch: pa.RecordBatch) -> tuple[pa.Rec
             if not keep.all():
                 drop_idx = np.flatnonzero(~keep)
                 detail = [_detail(scores, i) for i in drop_idx]
-                drops.append(dropped(batch.take(pa.array(drop_idx)), STAGE, list(reason[drop_idx]), detail=detail))
+                drops.append(dropped(before.take(pa.array(drop_idx)), STAGE, list(reason[drop_idx]), detail=detail))
                 keep_idx = pa.array(np.flatnonzero(keep))
                 batch = batch.take(keep_idx)
                 score_cols = {k: v[keep] for k, v in score_cols.items()}
