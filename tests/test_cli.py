@@ -111,3 +111,10 @@ def test_dataflow_dry_run_from_the_command_line(tmp_path, capsys):
     )
     assert code == 0, err
     assert "dataflow job graph built and checked" in out
+
+
+def test_dry_run_checks_benchmark_files(tmp_path, capsys):
+    config = write_config(tmp_path, decontaminate={
+        "enabled": True, "benchmarks": [{"name": "gsm8k", "path": str(tmp_path / "missing.jsonl")}]})
+    code, _, err = run_cli(capsys, "curate", config, "--dry-run")
+    assert code == 3 and "missing.jsonl" in err.splitlines()[0]

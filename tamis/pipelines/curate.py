@@ -8,6 +8,7 @@ import apache_beam as beam
 
 from tamis.config import CurateConfig
 from tamis.errors import ConfigError
+from tamis.filters.decontam import load_items
 from tamis.filters.registry import build
 from tamis.io import atomic, run_dir
 from tamis.io.readers import expand
@@ -47,6 +48,10 @@ def plan(cfg: CurateConfig, offline: bool = False) -> Plan:
             continue
         for path in expand(cfg_in):
             files.append(InputFile(len(files), path, i, atomic.size(path)))
+    if cfg.decontaminate.enabled:  # a missing or malformed benchmark fails here, before any work
+        for bench in cfg.decontaminate.benchmarks:
+            if not (offline and atomic.is_remote(bench.path)):
+                load_items(bench)
     fp = run_dir.fingerprint(cfg)
     if offline and atomic.is_remote(cfg.output):
         return Plan(files, set(), fp)
