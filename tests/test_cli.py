@@ -90,6 +90,7 @@ def test_demo_runs_on_bundled_data_and_balances(tmp_path, capsys):
     assert c["read"] == c["kept"] + c["dropped"] + c["errors"] > 400
     assert c["errors"] >= 2  # the bundled truncated line and record without text
     assert c["dropped_by_reason"].get("exact_dup", 0) >= 2  # the bundled reposts
+    assert c["dropped_by_reason"].get("near_dup", 0) >= 1  # the bundled edited copy
     assert c["kept"] == sum(pq.read_metadata(out_dir / s["path"]).num_rows for s in manifest["shards"])
     assert "manifest:" in out and "kept" in out
     # A second demo run starts fresh instead of refusing the old run directory.
