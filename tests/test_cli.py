@@ -119,3 +119,11 @@ def test_dry_run_checks_benchmark_files(tmp_path, capsys):
         "enabled": True, "benchmarks": [{"name": "gsm8k", "path": str(tmp_path / "missing.jsonl")}]})
     code, _, err = run_cli(capsys, "curate", config, "--dry-run")
     assert code == 3 and "missing.jsonl" in err.splitlines()[0]
+
+
+def test_example_configs_validate(capsys, monkeypatch, shared_data):
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(root)  # their paths are relative to the repository root
+    for config in sorted((root / "configs").glob("*.yaml")):
+        code, out, err = run_cli(capsys, "curate", config, "--dry-run", "--output", "/tmp/tamis-never-written")
+        assert code == 0, (config, err)
