@@ -202,16 +202,25 @@ class CurateConfig:
         return dataclasses.asdict(self)
 
 
-def load(path: str, overrides: dict[str, Any] | None = None) -> CurateConfig:
-    """Read a YAML config; `overrides` maps dotted field paths (runner.workers) to values."""
+def read_yaml(path: str, what: str = "Config file") -> dict[str, Any]:
+    """A YAML mapping from `path`; every way of failing is one ConfigError line."""
     try:
         with open(path, encoding="utf-8") as f:
             raw = yaml.safe_load(f) or {}
     except FileNotFoundError as e:
-        raise ConfigError(f"Config file {path} does not exist.") from e
+        raise ConfigError(f"{what} {path} does not exist.") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{what} {path} cannot be read: {e}") from e
     except yaml.YAMLError as e:
-        raise ConfigError(f"Config file {path} is not valid YAML: {e}") from e
-    return parse(raw, overrides)
+        raise ConfigError(f"{what} {path} is not valid YAML: {e}") from e
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{what} {path} must be a YAML mapping.")
+    return raw
+
+
+def load(path: str, overrides: dict[str, Any] | None = None) -> CurateConfig:
+    """Read a YAML config; `overrides` maps dotted field paths (runner.workers) to values."""
+    return parse(read_yaml(path), overrides)
 
 
 def parse(raw: dict[str, Any], overrides: dict[str, Any] | None = None) -> CurateConfig:

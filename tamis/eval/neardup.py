@@ -11,7 +11,7 @@ import json
 import time
 from typing import Any
 
-from tamis.errors import ConfigError, InputError
+from tamis.errors import InputError
 
 HELP = "score near-duplicate detection (MinHash LSH) against judged document pairs"
 
@@ -34,19 +34,14 @@ def load_pairs(path: str) -> list[tuple[str, str, int]]:
 
 def load_config(path: str | None, overrides: dict[str, Any]):
     """NearDupConfig from a YAML file (its `near_dedup` section, or the fields at top level) plus overrides."""
-    import yaml
 
-    from tamis.config import NearDupConfig
+    from tamis.config import NearDupConfig, read_yaml
     from tamis.filters.registry import from_dict
 
     raw: dict[str, Any] = {}
     if path:
-        try:
-            with open(path, encoding="utf-8") as f:
-                raw = yaml.safe_load(f) or {}
-        except FileNotFoundError as e:
-            raise ConfigError(f"Config file {path} does not exist.") from e
-        raw = dict(raw.get("near_dedup", raw))
+        loaded = read_yaml(path)
+        raw = dict(loaded.get("near_dedup", loaded))
     raw.pop("enabled", None)
     raw.update({k: v for k, v in overrides.items() if v is not None})
     return from_dict(NearDupConfig, {"enabled": True, **raw}, owner="near_dedup")

@@ -4,8 +4,6 @@ import argparse
 import dataclasses
 import json
 
-from tamis.errors import ConfigError
-
 HELP = "train a fastText quality classifier (positives vs negatives) and write it with a manifest"
 
 
@@ -49,13 +47,9 @@ def params_from(args: argparse.Namespace):
 
     values = {}
     if args.config:
-        import yaml
+        from tamis.config import read_yaml
 
-        try:
-            with open(args.config, encoding="utf-8") as f:
-                values = yaml.safe_load(f) or {}
-        except OSError as e:
-            raise ConfigError(f"cannot read config {args.config}: {e}") from e
+        values = read_yaml(args.config)
     for f in dataclasses.fields(_params_cls()):
         if getattr(args, f.name, None) is not None:
             values[f.name] = getattr(args, f.name)

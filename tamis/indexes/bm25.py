@@ -79,16 +79,10 @@ def load_config(path: str | None) -> BM25Config:
     """A BM25Config from a YAML file (its top level, or its `bm25:` mapping); defaults when `path` is None."""
     if path is None:
         return BM25Config()
-    import yaml
+    from tamis.config import read_yaml
 
-    try:
-        with open(path, encoding="utf-8") as f:
-            raw = yaml.safe_load(f) or {}
-    except FileNotFoundError as e:
-        raise ConfigError(f"Index config {path} does not exist.") from e
-    except yaml.YAMLError as e:
-        raise ConfigError(f"Index config {path} is not valid YAML: {e}") from e
-    if isinstance(raw, dict) and isinstance(raw.get("bm25"), dict):
+    raw = read_yaml(path, "Index config")
+    if isinstance(raw.get("bm25"), dict):
         raw = raw["bm25"]
     return config_from_dict(raw)
 
