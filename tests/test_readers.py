@@ -147,3 +147,23 @@ def test_format_detection_and_missing_paths(tmp_path):
         detect_format("a.bin")
     with pytest.raises(InputError, match="matches no file"):
         expand(InputConfig(path=str(tmp_path / "nothing*.jsonl")))
+
+
+def test_side_files_are_read_strictly(tmp_path):
+    import gzip as gz
+
+    from tamis.errors import InputError
+    from tamis.io.side_files import jsonl_rows
+
+    good = tmp_path / "pairs.jsonl.gz"
+    good.write_bytes(gz.compress(b'{"a": 1}\n\n{"a": 2}\n'))
+    assert list(jsonl_rows(good)) == [(1, {"a": 1}), (3, {"a": 2})]
+    truncated = tmp_path / "cut.jsonl.gz"
+    truncated.write_bytes(gz.compress(b'{"a": 1}\n' * 1000)[:-20])
+    with pytest.raises(InputError, match="unreadable"):
+        list(jsonl_rows(truncated))
+    (tmp_path / "list.jsonl").write_text('{"a": 1}\n[1, 2]\n')
+    with pytest.raises(InputError, match=r"list.jsonl:2: line 2 is not a JSON object"):
+        list(jsonl_rows(tmp_path / "list.jsonl"))
+    with pytest.raises(InputError, match="does not exist"):
+        list(jsonl_rows(tmp_path / "missing.jsonl"))

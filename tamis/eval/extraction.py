@@ -16,6 +16,7 @@ from pathlib import Path
 from tamis.errors import InputError
 from tamis.eval.metrics import mean_prf, token_prf
 from tamis.io.html import DEFAULT, EXTRACTORS, extract
+from tamis.io.side_files import jsonl_rows
 
 HELP = "score an HTML→text extractor against ground-truth article text"
 
@@ -37,27 +38,21 @@ def load_set(directory: str | Path) -> list[Page]:
             f"no ground_truth.jsonl in {root}", hint="--set takes a folder like ../shared/data/curation/extraction"
         )
     pages = []
-    with truth.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                path = root / row["html_path"]
-                text = row["text"]
-            except (json.JSONDecodeError, KeyError, TypeError) as e:
-                raise InputError(
-                    f"{truth}:{n}: not a ground-truth row ({type(e).__name__}: {e})",
-                    hint="each line needs a JSON object with 'html_path' and 'text'",
-                ) from e
-            try:
-                data = path.read_bytes()
-                html = gzip.decompress(data) if path.suffix == ".gz" else data
-            except (OSError, EOFError) as e:
-                raise InputError(
-                    f"{truth}:{n}: cannot read {path}: {e}", hint="html_path is relative to the set folder"
-                ) from e
-            pages.append(Page(str(row.get("id", row["html_path"])), row.get("url"), html, text))
+    hint = "each line needs a JSON object with 'html_path' and 'text'"
+    for n, row in jsonl_rows(truth, hint=hint):
+        try:
+            path = root / row["html_path"]
+            text = row["text"]
+        except (KeyError, TypeError) as e:
+            raise InputError(f"{truth}:{n}: not a ground-truth row ({type(e).__name__}: {e})", hint=hint) from e
+        try:
+            data = path.read_bytes()
+            html = gzip.decompress(data) if path.suffix == ".gz" else data
+        except (OSError, EOFError) as e:
+            raise InputError(
+                f"{truth}:{n}: cannot read {path}: {e}", hint="html_path is relative to the set folder"
+            ) from e
+        pages.append(Page(str(row.get("id", row["html_path"])), row.get("url"), html, text))
     if not pages:
         raise InputError(f"{truth} has no pages", hint="add one JSON line per page")
     return pages

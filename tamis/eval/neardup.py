@@ -12,23 +12,19 @@ import time
 from typing import Any
 
 from tamis.errors import InputError
+from tamis.io.side_files import jsonl_rows
 
 HELP = "score near-duplicate detection (MinHash LSH) against judged document pairs"
 
 
 def load_pairs(path: str) -> list[tuple[str, str, int]]:
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = [(n, line) for n, line in enumerate(f, 1) if line.strip()]
-    except FileNotFoundError as e:
-        raise InputError(f"Pairs file {path} does not exist.") from e
+    hint = "each line needs 'a', 'b' and 'label'"
     pairs = []
-    for n, line in lines:
+    for n, row in jsonl_rows(path, "Pairs file ", hint):
         try:
-            row = json.loads(line)
             pairs.append((str(row["a"]), str(row["b"]), int(row["label"])))
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-            raise InputError(f"{path}:{n}: not a judged pair ({e})", hint="each line needs 'a', 'b' and 'label'") from e
+        except (KeyError, TypeError, ValueError) as e:
+            raise InputError(f"{path}:{n}: not a judged pair ({e})", hint=hint) from e
     return pairs
 
 

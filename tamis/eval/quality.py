@@ -13,32 +13,24 @@ from pathlib import Path
 import numpy as np
 
 from tamis.errors import InputError
+from tamis.io.side_files import jsonl_rows
 
 HELP = "ROC AUC and accuracy of a fastText quality model on documents with a quality_label"
 
 
 def load_labeled(path: str | Path) -> tuple[list[str], np.ndarray]:
     """Texts and 0/1 labels; a line without text or a 0/1 `quality_label` is an InputError."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"no labeled file at {path}", hint="--labeled takes JSONL with text and quality_label")
+    hint = "each line needs a JSON object with 'text' and 'quality_label' (0 or 1)"
     texts, labels = [], []
-    with path.open("rb") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line.decode("utf-8"))
-                text, label = row["text"], row["quality_label"]
-            except (UnicodeDecodeError, ValueError, KeyError, TypeError) as e:
-                raise InputError(
-                    f"{path}:{n}: not a labeled document ({type(e).__name__}: {e})",
-                    hint="each line needs a JSON object with 'text' and 'quality_label' (0 or 1)",
-                ) from e
-            if not isinstance(text, str) or label not in (0, 1) or isinstance(label, bool):
-                raise InputError(f"{path}:{n}: 'text' must be a string and 'quality_label' 0 or 1; got {label!r}")
-            texts.append(text)
-            labels.append(label)
+    for n, row in jsonl_rows(path, "Labeled file ", hint):
+        try:
+            text, label = row["text"], row["quality_label"]
+        except KeyError as e:
+            raise InputError(f"{path}:{n}: not a labeled document (KeyError: {e})", hint=hint) from e
+        if not isinstance(text, str) or label not in (0, 1) or isinstance(label, bool):
+            raise InputError(f"{path}:{n}: 'text' must be a string and 'quality_label' 0 or 1; got {label!r}")
+        texts.append(text)
+        labels.append(label)
     if not texts or len(set(labels)) < 2:
         raise InputError(f"{path} needs documents of both labels (0 and 1) to measure AUC")
     return texts, np.array(labels, dtype=np.int64)

@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from tamis.errors import ConfigError, InputError
 from tamis.eval.metrics import ndcg_at_k, recall_at_k
+from tamis.io.side_files import jsonl_rows
 from tamis.retrievers.base import Retriever
 
 log = logging.getLogger(__name__)
@@ -38,19 +39,8 @@ class BeirSet:
 
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        raise InputError(
-            f"{path} does not exist", hint="--beir takes a folder with corpus.jsonl, queries.jsonl, qrels/"
-        )
-    rows = []
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise InputError(f"{path}:{n}: invalid JSON ({e})") from e
-    return rows
+    hint = "--beir takes a folder with corpus.jsonl, queries.jsonl, qrels/"
+    return [row for _, row in jsonl_rows(path, hint=hint)]
 
 
 def load_beir(directory: str | Path, split: str = "test") -> BeirSet:

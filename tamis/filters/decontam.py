@@ -16,7 +16,6 @@ drops the document only if less than `min_kept_fraction` of its characters remai
 Per benchmark, `stats` counts the documents hit and lists the items that leaked.
 """
 
-import gzip
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ import pyarrow.parquet as pq
 from tamis.errors import InputError
 from tamis.filters.shingles import Shingling, code_points, mix64, word_hashes, words
 from tamis.io import atomic
+from tamis.io.side_files import jsonl_rows
 from tamis.schema import dropped
 
 STAGE = "decontaminate"
@@ -49,16 +49,8 @@ def _records(bench) -> Iterator[tuple[int, dict]]:
         with atomic.open_read(path) as f:
             yield from enumerate(pq.read_table(f).to_pylist())
         return
-    with atomic.open_read(path) as raw:
-        f = gzip.GzipFile(fileobj=raw) if path.lower().endswith(".gz") else raw
-        for n, line in enumerate(f):
-            if not line.strip():
-                continue
-            try:
-                yield n, json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError) as e:
-                raise InputError(f"Benchmark {bench.name!r}: line {n + 1} of {path} is not JSON ({e}).",
-                                 hint="benchmarks are JSONL (optionally .gz) or Parquet") from e
+    rows = jsonl_rows(path, f"Benchmark {bench.name!r}: ", "benchmarks are JSONL (optionally .gz) or Parquet")
+    yield from ((n - 1, row) for n, row in rows)
 
 
 def _text(value) -> str:
