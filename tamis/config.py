@@ -167,6 +167,7 @@ class RunnerConfig:
     name: Literal["local", "dataflow"] = "local"
     workers: int = 1  # local: >1 runs Beam's multi_processing mode
     batch_size: int = 1000  # documents per record batch (the Beam element)
+    spill: bool = True  # local: batches waiting at a barrier go to RUN/_spill on disk, not memory
     options: dict[str, Any] = field(default_factory=dict)  # extra Beam pipeline options, e.g. project, region
 
 

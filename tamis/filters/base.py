@@ -43,6 +43,12 @@ class Filter(Scorer):
     def rule(self, scores: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Return (keep mask of bool, reason array of str; "" where kept)."""
 
+    @property
+    def run_wide(self) -> bool:
+        """True when the rule needs a statistic of the whole run (a top fraction): a chain then only
+        scores, and the pipeline applies the rule after a pass over every batch."""
+        return False
+
     def apply(self, docs: DocView) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
         scores = self.score(docs)
         keep, reason = self.rule(scores)

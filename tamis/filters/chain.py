@@ -33,7 +33,8 @@ def apply_chain(components: list[Scorer], batch: pa.RecordBatch) -> tuple[pa.Rec
     rewritten text (C4 line removal, secret redaction): it replaces `text` for
     the kept documents and the components after them, and is not stored as a
     score; a document the same component drops goes to `dropped/` with the
-    text it came in with.
+    text it came in with. A run-wide filter (`Filter.run_wide`) only adds its
+    scores here; the pipeline applies its rule once the whole run is scored.
     """
     drops: list[pa.RecordBatch] = []
     score_cols: dict[str, np.ndarray] = {}
@@ -46,7 +47,7 @@ def apply_chain(components: list[Scorer], batch: pa.RecordBatch) -> tuple[pa.Rec
         before = batch
         if new_text is not None:
             batch = batch.set_column(batch.schema.get_field_index("text"), "text", pa.array(list(new_text), pa.string()))
-        if isinstance(comp, Filter):
+        if isinstance(comp, Filter) and not comp.run_wide:
             keep, reason = comp.rule(scores)
             keep = np.asarray(keep, dtype=bool)
             if not keep.all():

@@ -103,6 +103,10 @@ class Quality(Filter):
         return self._classifiers
 
     @property
+    def run_wide(self) -> bool:
+        return self.top_fraction is not None
+
+    @property
     def rule_column(self) -> str:
         return self.col(self.keep_by or next(iter(self.models)))
 

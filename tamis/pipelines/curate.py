@@ -1,6 +1,7 @@
 """The curate pipeline: read → normalize → exact dedup → score/filter → write shards, dropped, errors."""
 
 import logging
+import shutil
 import time
 from dataclasses import dataclass, field
 
@@ -17,12 +18,14 @@ from tamis.pipelines import options
 from tamis.pipelines.decontam import Decontaminate
 from tamis.pipelines.dedup import ExactDedup
 from tamis.pipelines.neardup import NearDup
+from tamis.pipelines.quality_cut import TopFractionCut
 from tamis.pipelines.read import DROPPED, ERRORS, STATS, ReadInputs
 from tamis.pipelines.score import ScoreFilter
 from tamis.pipelines.semdedup import SemanticDedup
 from tamis.pipelines.write import WriteRun, keyed_files
 
 log = logging.getLogger(__name__)
+SPILL = "_spill"  # scratch folder of a local run: batches waiting at a barrier (tamis.pipelines.spill)
 
 
 @dataclass
@@ -78,9 +81,40 @@ def stages(cfg: CurateConfig) -> list[str]:
     return out + ["write"]
 
 
+def chain_segments(cfg: CurateConfig) -> list[tuple[int, list, object | None]]:
+    """Split the filter chain after each run-wide filter: (offset, specs, the run-wide filter or None)."""
+    out, start = [], 0
+    for i, spec in enumerate(cfg.filters):
+        comp = build(spec.name, spec.params)
+        if getattr(comp, "run_wide", False):
+            out.append((start, cfg.filters[start : i + 1], comp))
+            start = i + 1
+    if start < len(cfg.filters) or not out:
+        out.append((start, cfg.filters[start:], None))
+    return out
+
+
+def _score(docs, dropped: list, cfg: CurateConfig):
+    """The filter chain, with a whole-run cut after each run-wide filter."""
+    for offset, specs, run_wide in chain_segments(cfg):
+        if specs:
+            scored = docs | f"Score{offset}" >> ScoreFilter(specs, offset)
+            docs = scored.kept
+            dropped.append(scored[DROPPED])
+        if run_wide is not None:
+            position = offset + len(specs) - 1
+            cut = docs | f"TopFraction{position}" >> TopFractionCut(run_wide, position)
+            docs = cut.kept
+            dropped.append(cut[DROPPED])
+    return docs
+
+
 def build_pipeline(p: beam.Pipeline, cfg: CurateConfig, pl: Plan) -> None:
-    # With dedup across documents, finished inputs are still read: their texts decide what later inputs drop.
-    to_read = pl.inputs if cfg.exact_dedup.enabled or cfg.near_dedup.enabled or cfg.semantic_dedup.enabled else pl.todo
+    # With dedup across documents or a run-wide cut, finished inputs are still read: their texts
+    # decide what later inputs drop.
+    run_wide = any(seg[2] is not None for seg in chain_segments(cfg))
+    whole_run = cfg.exact_dedup.enabled or cfg.near_dedup.enabled or cfg.semantic_dedup.enabled or run_wide
+    to_read = pl.inputs if whole_run else pl.todo
     read = p | "Read" >> ReadInputs(cfg, to_read)
     docs = read.docs
     dropped = [read[DROPPED]]
@@ -104,19 +138,21 @@ def build_pipeline(p: beam.Pipeline, cfg: CurateConfig, pl: Plan) -> None:
     def todo(kv) -> bool:  # key input
         return kv[0] not in done
 
-    docs = docs | "SkipFinished" >> beam.Filter(todo_batch)
+    if not run_wide:  # per-document steps from here on: finished inputs need not be redone
+        docs = docs | "SkipFinished" >> beam.Filter(todo_batch)
     stats = [read[STATS]]
-    if cfg.decontaminate.enabled:  # decided per document, so finished inputs are not redone
+    if cfg.decontaminate.enabled:
         decon = docs | "Decontaminate" >> Decontaminate(cfg.decontaminate)
         docs = decon.kept
         dropped.append(decon[DROPPED])
         stats.append(decon[STATS])
-    scored = docs | "Score" >> ScoreFilter(cfg.filters)
-    dropped.append(scored[DROPPED])
+    docs = _score(docs, dropped, cfg)
+    if run_wide:
+        docs = docs | "SkipFinished" >> beam.Filter(todo_batch)
     tagged = {
         "file": p | "FileKeys" >> beam.Create(keyed_files(pl.todo)),
         "stats": stats | "AllStats" >> beam.Flatten() | "SkipFinishedStats" >> beam.Filter(todo),
-        "kept": scored.kept | "ByInput" >> beam.Map(lambda kv: (kv[0][0], (kv[0][1], kv[1]))),
+        "kept": docs | "ByInput" >> beam.Map(lambda kv: (kv[0][0], (kv[0][1], kv[1]))),
         "dropped": dropped | "AllDropped" >> beam.Flatten() | "SkipFinishedDrops" >> beam.Filter(todo),
         "errors": read[ERRORS] | "SkipFinishedErrors" >> beam.Filter(todo),
     }
@@ -130,13 +166,18 @@ def run(cfg: CurateConfig, dry_run: bool = False) -> dict | None:
     names = components(cfg)
     if pl.todo:
         log.info("%d inputs, %d already finished; running on %s", len(pl.inputs), len(pl.done), cfg.runner.name)
-        runner, opts = options.make(cfg.runner, dry_run=dry_run)
+        spill_dir = None if atomic.is_remote(cfg.output) else atomic.join(cfg.output, SPILL)
+        runner, opts = options.make(cfg.runner, dry_run=dry_run, spill_dir=spill_dir)
         try:
             p = beam.Pipeline(runner=runner, options=opts)
         except ValueError as e:  # Beam validates options here (project id, regions, ...)
             raise ConfigError(" ".join(str(e).split()), hint="check runner.options") from e
-        with p:
-            build_pipeline(p, cfg, pl)
+        try:
+            with p:
+                build_pipeline(p, cfg, pl)
+        finally:
+            if spill_dir:
+                shutil.rmtree(spill_dir, ignore_errors=True)
         if dry_run:
             return None
     return run_dir.finish(cfg.output, cfg, pl.inputs, time.time() - started, names)

@@ -3,7 +3,7 @@ lines or paragraphs that a smaller id already has (C4).
 
 Only (hash, id, batch key, row, position) tuples are shuffled to find
 repeats, in `buckets` partitions resolved with numpy; the decisions then meet
-their batches in a join on the batch key.
+their batches (spilled, where the pipeline spills) in a join on the batch key.
 """
 
 from collections import defaultdict
@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from tamis.config import ExactDedupConfig
 from tamis.filters.exact_dedup import first_occurrences, remove_units, text_hashes, unit_hashes
+from tamis.pipelines import spill
 from tamis.pipelines.read import DROPPED, STAGE_RANK
 from tamis.schema import dropped
 
@@ -58,7 +59,7 @@ def _joined(element) -> tuple[tuple, pa.RecordBatch | None, list]:
     """(key, the batch or None when it was not joined, its (row, position, kept id) repeats)."""
     key, joined = element
     batches = list(joined["batch"])
-    return key, (batches[0] if batches else None), list(joined["repeats"])
+    return key, (spill.load(batches[0]) if batches else None), list(joined["repeats"])
 
 
 class _DropDocs(beam.DoFn):
@@ -126,7 +127,7 @@ class ExactDedup(beam.PTransform):
 
     def expand(self, batches):
         docs = (
-            {"batch": batches, "repeats": self._repeats(batches, "Docs", _hash_docs)}
+            {"batch": batches | "HoldDocs" >> spill.Spill(), "repeats": self._repeats(batches, "Docs", _hash_docs)}
             | "JoinDocs" >> beam.CoGroupByKey()
             | "DropDocs" >> beam.ParDo(_DropDocs()).with_outputs(DROPPED, main="kept")
         )
@@ -134,7 +135,7 @@ class ExactDedup(beam.PTransform):
             return docs
         repeats = self._repeats(docs.kept, "Units", _hash_units, self.cfg.units, self.cfg.min_unit_chars)
         units = (
-            {"batch": docs.kept, "repeats": repeats}
+            {"batch": docs.kept | "HoldUnits" >> spill.Spill(), "repeats": repeats}
             | "JoinUnits" >> beam.CoGroupByKey()
             | "CutUnits" >> beam.ParDo(_CutUnits(self.cfg.units)).with_outputs(DROPPED, main="kept")
         )

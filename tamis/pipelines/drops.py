@@ -4,13 +4,15 @@ Decisions are keyed by the batch key, (input file, batch index), and name a
 row of that batch: (row, reason, dup_of, detail). They reach the batches as a
 side input looked up by batch key, so the corpus is not shuffled a second
 time: only the decisions (one small record per dropped document) move, and a
-worker holds one batch and its decisions at a time.
+worker holds one batch and its decisions at a time. Where the pipeline spills,
+the batches wait for the decisions on disk (see tamis.pipelines.spill).
 """
 
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 
+from tamis.pipelines import spill
 from tamis.pipelines.read import DROPPED, STAGE_RANK
 from tamis.schema import dropped
 
@@ -28,6 +30,7 @@ class _Apply(beam.DoFn):
 
     def process(self, element, decisions):
         key, batch = element
+        batch = spill.load(batch)
         decided = {d[0]: d for d in decisions[key]}  # a row decided twice keeps one decision
         if decided:
             rows = sorted(decided)
@@ -54,4 +57,5 @@ class ApplyDrops(beam.PTransform):
 
     def expand(self, batches):
         decisions = beam.pvalue.AsMultiMap(self.drops)
-        return batches | "Apply" >> beam.ParDo(_Apply(self.stage), decisions).with_outputs(DROPPED, main="kept")
+        held = batches | "Hold" >> spill.Spill()
+        return held | "Apply" >> beam.ParDo(_Apply(self.stage), decisions).with_outputs(DROPPED, main="kept")

@@ -2,7 +2,9 @@
 
 Local runs use the in-process FnApiRunner (Beam's default would try to
 download the Prism runner, which fails offline); `workers > 1` selects its
-multi-processing mode. Dataflow runs take the usual Google Cloud options and
+multi-processing mode; batches waiting at a barrier are spilled to
+`spill_dir` (tamis.pipelines.spill), since this runner would hold them in
+memory. Dataflow runs take the usual Google Cloud options and
 ship tamis to workers with the repository's setup.py.
 """
 
@@ -18,13 +20,15 @@ _DATAFLOW_REQUIRED = ("project", "region", "temp_location")
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def make(runner: RunnerConfig, dry_run: bool = False) -> tuple[Any, PipelineOptions]:
+def make(runner: RunnerConfig, dry_run: bool = False, spill_dir: str | None = None) -> tuple[Any, PipelineOptions]:
     """Return (runner, options) for a pipeline."""
     if runner.name == "local":
         from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
         mode = "multi_processing" if runner.workers > 1 else "in_memory"
         opts = {"direct_num_workers": runner.workers, "direct_running_mode": mode, **runner.options}
+        if runner.spill and spill_dir:
+            opts["tamis_spill_dir"] = spill_dir
         return FnApiRunner(), PipelineOptions.from_dictionary(opts)
     missing = [k for k in _DATAFLOW_REQUIRED if not runner.options.get(k)]
     if missing:

@@ -4,6 +4,7 @@ Pass one sums a fixed histogram of the scores over all batches (histograms
 add, so the result does not depend on sharding or worker count); the cutoff
 from it reaches every worker as a side input, and pass two applies the
 `quality` filter's rule with that cutoff, routing drops like the Score stage.
+The batches wait for the cutoff spilled, where the pipeline spills.
 """
 
 import json
@@ -13,10 +14,9 @@ import numpy as np
 
 from tamis.filters.chain import STAGE
 from tamis.filters.quality import BINS, Quality, cutoff_for_fraction, histogram
+from tamis.pipelines import spill
 from tamis.pipelines.read import DROPPED, STAGE_RANK
 from tamis.schema import dropped
-
-RANK = STAGE_RANK["filter"] + 99  # after every drop of the filter chain in the same batch
 
 
 class _SumHistograms(beam.CombineFn):
@@ -39,11 +39,12 @@ def _hist(element, column: str) -> np.ndarray:
 
 
 class _Cut(beam.DoFn):
-    def __init__(self, column: str, fraction: float):
-        self.column, self.fraction = column, fraction
+    def __init__(self, column: str, fraction: float, rank: int):
+        self.column, self.fraction, self.rank = column, fraction, rank
 
     def process(self, element, hist):
         key, batch = element
+        batch = spill.load(batch)
         cutoff = cutoff_for_fraction(hist, self.fraction)
         p = batch.column(self.column).to_numpy(zero_copy_only=False)
         keep = p >= cutoff
@@ -52,18 +53,22 @@ class _Cut(beam.DoFn):
             reason = f"{self.column}<top_{self.fraction:g}"
             detail = [json.dumps({self.column: float(p[i]), "cutoff": cutoff}) for i in idx]
             drop = dropped(batch.take(idx), STAGE, [reason] * len(idx), detail=detail)
-            yield beam.pvalue.TaggedOutput(DROPPED, (key[0], ((key[1], RANK), drop)))
+            yield beam.pvalue.TaggedOutput(DROPPED, (key[0], ((key[1], self.rank), drop)))
         yield key, batch.filter(keep)
 
 
 class TopFractionCut(beam.PTransform):
-    """(key, scored batch) -> kept (key, batch) and DROPPED, keeping `filter.top_fraction` of the run."""
+    """(key, scored batch) -> kept (key, batch) and DROPPED, keeping `filter.top_fraction` of the run.
 
-    def __init__(self, quality: Quality):
+    `position`: the filter's place in the run's chain, which orders its drops among the chain's.
+    """
+
+    def __init__(self, quality: Quality, position: int = 0):
         super().__init__()
         if quality.top_fraction is None:
             raise ValueError("TopFractionCut needs a quality filter with top_fraction")
         self.column, self.fraction = quality.rule_column, quality.top_fraction
+        self.rank = STAGE_RANK["filter"] + position
 
     def expand(self, batches):
         hist = (
@@ -71,6 +76,7 @@ class TopFractionCut(beam.PTransform):
             | "Histogram" >> beam.Map(_hist, self.column)
             | "SumHistograms" >> beam.CombineGlobally(_SumHistograms())
         )
-        return batches | "Cut" >> beam.ParDo(
-            _Cut(self.column, self.fraction), beam.pvalue.AsSingleton(hist)
+        held = batches | "Hold" >> spill.Spill()
+        return held | "Cut" >> beam.ParDo(
+            _Cut(self.column, self.fraction, self.rank), beam.pvalue.AsSingleton(hist)
         ).with_outputs(DROPPED, main="kept")

@@ -9,8 +9,8 @@ from tamis.pipelines.read import DROPPED, STAGE_RANK
 
 
 class _ScoreFilter(beam.DoFn):
-    def __init__(self, specs: list[FilterSpec]):
-        self.specs = specs
+    def __init__(self, specs: list[FilterSpec], first_rank: int):
+        self.specs, self.first_rank = specs, first_rank
 
     def setup(self):
         self.components = [build(s.name, s.params) for s in self.specs]  # models load once per worker
@@ -19,14 +19,17 @@ class _ScoreFilter(beam.DoFn):
         key, batch = element
         kept, drops = apply_chain(self.components, batch)
         for i, d in enumerate(drops):
-            yield beam.pvalue.TaggedOutput(DROPPED, (key[0], ((key[1], STAGE_RANK["filter"] + i), d)))
+            yield beam.pvalue.TaggedOutput(DROPPED, (key[0], ((key[1], self.first_rank + i), d)))
         yield key, kept
 
 
 class ScoreFilter(beam.PTransform):
-    def __init__(self, specs: list[FilterSpec]):
+    """`offset`: how many filters of the run's chain come before `specs` (their drops sort first)."""
+
+    def __init__(self, specs: list[FilterSpec], offset: int = 0):
         super().__init__()
-        self.specs = specs
+        self.specs, self.offset = specs, offset
 
     def expand(self, batches):
-        return batches | "Chain" >> beam.ParDo(_ScoreFilter(self.specs)).with_outputs(DROPPED, main="kept")
+        first_rank = STAGE_RANK["filter"] + self.offset
+        return batches | "Chain" >> beam.ParDo(_ScoreFilter(self.specs, first_rank)).with_outputs(DROPPED, main="kept")

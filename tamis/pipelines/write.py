@@ -2,6 +2,8 @@
 
 Batches are grouped by input file and written in batch order, so a file's
 outputs are byte-identical whatever the runner, worker count or bundle order.
+Where the pipeline spills, only references to the batches are grouped, and a
+writer reads one batch at a time.
 """
 
 import logging
@@ -14,6 +16,7 @@ from tamis.filters.decontam import merge_stats
 from tamis.io import run_dir
 from tamis.io.run_dir import InputFile
 from tamis.io.shards import ShardWriter
+from tamis.pipelines import spill
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +31,14 @@ class _WriteInput(beam.DoFn):
     def __init__(self, cfg: CurateConfig, fingerprint: str):
         self.cfg, self.fingerprint = cfg, fingerprint
 
-    def _write(self, folder: str, index: int, items, target_bytes: int) -> list[dict]:
-        with ShardWriter(self.cfg.output, folder, f"part-{index:05d}", target_bytes, self.cfg.shards.compression) as w:
-            for _, batch in sorted(items, key=lambda kv: kv[0]):
+    def _write(self, folder: str, index: int, items, on_batch=None) -> list[dict]:
+        target = self.cfg.shards.target_bytes
+        with ShardWriter(self.cfg.output, folder, f"part-{index:05d}", target, self.cfg.shards.compression) as w:
+            for _, item in sorted(items, key=lambda kv: kv[0]):
+                batch = spill.load(item)
                 w.write(batch)
+                if on_batch:
+                    on_batch(batch)
                 if folder == "shards":
                     self._maybe_fail(len(w.entries))
         return w.entries
@@ -48,24 +55,23 @@ class _WriteInput(beam.DoFn):
         read = sum(s.get("read", 0) for s in stats)
         skipped = sum(s.get("skipped", 0) for s in stats)
         kept_items = list(groups["kept"])
-        dropped_items = list(groups["dropped"])
         error_items = list(groups["errors"])
-        files = self._write("shards", index, kept_items, self.cfg.shards.target_bytes)
-        type(self).shards_written += len(files)
-        files += self._write("dropped", index, dropped_items, self.cfg.shards.target_bytes)
-        files += self._write("errors", index, error_items, self.cfg.shards.target_bytes)
         by_reason: Counter = Counter()
         by_stage: Counter = Counter()
-        for _, batch in dropped_items:
-            stages = batch.column("stage").to_pylist()
-            for stage, reason in zip(stages, batch.column("reason").to_pylist(), strict=True):
-                by_reason[reason] += 1
-                by_stage[stage] += 1
+
+        def count_drops(batch):
+            by_reason.update(batch.column("reason").to_pylist())
+            by_stage.update(batch.column("stage").to_pylist())
+
+        files = self._write("shards", index, kept_items)
+        type(self).shards_written += len(files)
+        files += self._write("dropped", index, groups["dropped"], count_drops)
+        files += self._write("errors", index, error_items)
         counts = {
             "read": read,
             "skipped": skipped,
-            "kept": sum(b.num_rows for _, b in kept_items),
-            "errors": sum(b.num_rows for _, b in error_items),
+            "kept": sum(spill.rows(b) for _, b in kept_items),
+            "errors": sum(spill.rows(b) for _, b in error_items),
             "dropped_by_reason": dict(by_reason),
             "dropped_by_stage": dict(by_stage),
         }
@@ -87,8 +93,12 @@ class WriteRun(beam.PTransform):
         self.cfg, self.fingerprint = cfg, fingerprint
 
     def expand(self, tagged):
+        held = {
+            name: pcoll | f"Hold{name.title()}" >> spill.Spill() if name in ("kept", "dropped", "errors") else pcoll
+            for name, pcoll in tagged.items()
+        }
         return (
-            tagged
+            held
             | "GroupByInput" >> beam.CoGroupByKey()
             | "WriteFiles" >> beam.ParDo(_WriteInput(self.cfg, self.fingerprint))
         )
