@@ -12,7 +12,9 @@ Part 2 (`scaling`): synthetic corpora grown from ../shared/data/curation/web_poo
 (each document a random draw of pool lines; a fixed share of documents are
 near copies of earlier ones with 2% of their words replaced), run through the
 Beam NearDup stage on the in-process FnApiRunner, one worker, each size in a
-fresh subprocess: MB/s, peak RSS, and the share of planted copies found.
+fresh subprocess: MB/s, peak RSS, and the share of planted copies found. Then
+the same corpus through the whole `tamis curate` pipeline (read, exact dedup,
+near dedup, writing shards and dropped/ to a run directory): MB/s and peak RSS.
 
     python benchmarks/neardup.py --json                 # sizes 10 and 100 MB
     python benchmarks/neardup.py --sizes 1000 --json    # the 1 GB run
@@ -24,6 +26,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -193,6 +196,30 @@ def beam_run(path: str, warm: str) -> dict:
     return {**stage_run(path), "fixed_seconds": fixed}
 
 
+def curate_run(path: str, warm: str) -> dict:
+    """`tamis curate` with exact and near dedup on one corpus, after a warm-up run, in this (fresh) process."""
+    from tamis import config
+    from tamis.pipelines import curate
+
+    def run(corpus: str) -> tuple[float, dict]:
+        out = tempfile.mkdtemp(dir=Path(corpus).parent)
+        cfg = config.parse({"inputs": [{"path": corpus}], "output": out, "near_dedup": {"enabled": True}})
+        started = time.perf_counter()
+        manifest = curate.run(cfg)
+        seconds = time.perf_counter() - started
+        shutil.rmtree(out)
+        return seconds, manifest["counts"]
+
+    run(warm)
+    seconds, counts = run(path)
+    return {
+        "seconds": seconds,
+        "kept": counts["kept"],
+        "dropped_by_reason": counts["dropped_by_reason"],
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
 def stage_run(path: str) -> dict:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
@@ -212,8 +239,10 @@ def stage_run(path: str) -> dict:
         return kv[1][1].column("id").to_pylist()
 
     out_file = path + ".dropped.json"
+    spill_dir = tempfile.mkdtemp(prefix="spill-", dir=Path(path).parent)  # as `tamis curate` spills locally
+    opts = PipelineOptions(direct_num_workers=1, tamis_spill_dir=spill_dir)
     started = time.perf_counter()
-    with beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(direct_num_workers=1)) as p:
+    with beam.Pipeline(runner=FnApiRunner(), options=opts) as p:
         res = p | beam.Create([path]) | "Read" >> beam.FlatMap(read) | NearDup(NearDupConfig())
         _ = (
             res[DROPPED]
@@ -223,6 +252,7 @@ def stage_run(path: str) -> dict:
         )
         _ = res.kept | beam.combiners.Count.Globally() | beam.Map(lambda n: Path(path + ".kept").write_text(str(n)))
     seconds = time.perf_counter() - started
+    shutil.rmtree(spill_dir)
     ids = json.loads(Path(out_file).read_text())
     return {
         "seconds": seconds,
@@ -249,6 +279,13 @@ def scaling(sizes: list[float]) -> dict:
                 check=True,
             )
             run = json.loads(proc.stdout.strip().splitlines()[-1])
+            proc = subprocess.run(
+                [sys.executable, __file__, "--curate-run", str(path), "--warm", str(warm)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            whole = json.loads(proc.stdout.strip().splitlines()[-1])
             out[f"{size:g}MB"] = {
                 "docs": truth["docs"],
                 "mb": round(truth["mb"], 2),
@@ -259,6 +296,12 @@ def scaling(sizes: list[float]) -> dict:
                 "planted": truth["planted"],
                 "planted_found": round(run["dropped_planted"] / max(truth["planted"], 1), 4),
                 "other_dropped": run["dropped"] - run["dropped_planted"],
+                "curate": {
+                    "mb_per_s": round(truth["mb"] / whole["seconds"], 3),
+                    "peak_rss_mb": round(whole["peak_rss_mb"], 1),
+                    "kept": whole["kept"],
+                    "dropped_by_reason": whole["dropped_by_reason"],
+                },
             }
             path.unlink()
     runs = list(out.values())
@@ -269,6 +312,10 @@ def scaling(sizes: list[float]) -> dict:
         out["throughput_spread_without_fixed"] = round(max(net) / min(net) - 1, 3)
         lo, hi = runs[-2], runs[-1]
         out["rss_mb_per_corpus_mb"] = round((hi["peak_rss_mb"] - lo["peak_rss_mb"]) / (hi["mb"] - lo["mb"]), 3)
+        rss = (hi["curate"]["peak_rss_mb"] - lo["curate"]["peak_rss_mb"]) / (hi["mb"] - lo["mb"])
+        out["curate_rss_mb_per_corpus_mb"] = round(rss, 3)
+        curate_rates = [v["curate"]["mb_per_s"] for v in runs]
+        out["curate_throughput_spread"] = round(max(curate_rates) / min(curate_rates) - 1, 3)
     out["config"] = asdict(NearDupConfig())
     return out
 
@@ -282,10 +329,14 @@ def main() -> None:
     ap.add_argument("--skip-peers", action="store_true")
     ap.add_argument("--out", help="also write the JSON here")
     ap.add_argument("--beam-run", help=argparse.SUPPRESS)
+    ap.add_argument("--curate-run", help=argparse.SUPPRESS)
     ap.add_argument("--warm", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.beam_run:
         print(json.dumps(beam_run(args.beam_run, args.warm)))
+        return
+    if args.curate_run:
+        print(json.dumps(curate_run(args.curate_run, args.warm)))
         return
     result = {} if args.skip_peers else peers(args.threshold, args.skip_datatrove)
     sizes = [float(s) for s in args.sizes.split(",") if s]
