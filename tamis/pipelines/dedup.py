@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from tamis.config import ExactDedupConfig
 from tamis.filters.exact_dedup import first_occurrences, remove_units, text_hashes, unit_hashes
-from tamis.pipelines import spill
+from tamis.pipelines import disk_shuffle, spill
 from tamis.pipelines.read import DROPPED, STAGE_RANK
 from tamis.schema import dropped
 
@@ -121,14 +121,14 @@ class ExactDedup(beam.PTransform):
         return (
             batches
             | f"Hash{label}" >> beam.FlatMap(hash_fn, self.cfg.buckets, *args)
-            | f"Group{label}" >> beam.GroupByKey()
+            | f"Group{label}" >> disk_shuffle.GroupByKey()
             | f"Resolve{label}" >> beam.FlatMap(_resolve)
         )
 
     def expand(self, batches):
         docs = (
             {"batch": batches | "HoldDocs" >> spill.Spill(), "repeats": self._repeats(batches, "Docs", _hash_docs)}
-            | "JoinDocs" >> beam.CoGroupByKey()
+            | "JoinDocs" >> disk_shuffle.CoGroupByKey()
             | "DropDocs" >> beam.ParDo(_DropDocs()).with_outputs(DROPPED, main="kept")
         )
         if self.cfg.units == "off":
@@ -136,7 +136,7 @@ class ExactDedup(beam.PTransform):
         repeats = self._repeats(docs.kept, "Units", _hash_units, self.cfg.units, self.cfg.min_unit_chars)
         units = (
             {"batch": docs.kept | "HoldUnits" >> spill.Spill(), "repeats": repeats}
-            | "JoinUnits" >> beam.CoGroupByKey()
+            | "JoinUnits" >> disk_shuffle.CoGroupByKey()
             | "CutUnits" >> beam.ParDo(_CutUnits(self.cfg.units)).with_outputs(DROPPED, main="kept")
         )
         dropped_all = (docs[DROPPED], units[DROPPED]) | "DedupDropped" >> beam.Flatten()

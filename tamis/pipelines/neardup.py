@@ -8,7 +8,8 @@ Shuffled per document: one (uint64, id) record per band, packed per batch
 and bucket-key partition into numpy arrays (one Beam element per partition,
 not per record), and its node (a `num_perm` × 2-byte sketch, the rank and the
 row reference) twice; per candidate pair, two small records. A worker holds
-one partition's keys at a time (~30 bytes × documents × bands / partitions).
+one partition's keys at a time (~30 bytes × documents × bands / partitions);
+on the local runner the shuffles go through files (tamis.pipelines.disk_shuffle).
 Only the union-find over verified edges meets in one process: it holds the
 documents that have at least one verified near-duplicate (about 400 bytes
 each), never the whole corpus. See docs/dedup.md.
@@ -18,6 +19,7 @@ import apache_beam as beam
 import numpy as np
 
 from tamis.filters.neardup import Signer, UnionFind, candidate_pairs, drops, ranks
+from tamis.pipelines import disk_shuffle
 from tamis.pipelines.drops import ApplyDrops
 
 STAGE = "near_dedup"
@@ -134,16 +136,16 @@ class NearDup(beam.PTransform):
         nodes = signed[_Sign.NODES]
         pairs = (
             signed.buckets
-            | "GroupBuckets" >> beam.GroupByKey()
+            | "GroupBuckets" >> disk_shuffle.GroupByKey(cfg.partitions)
             | "CandidatePairs" >> beam.FlatMap(_pairs, cfg.bucket_pairs)
         )
         edges = (
             {"node": nodes, "pair": pairs}
-            | "JoinFirst" >> beam.CoGroupByKey()
+            | "JoinFirst" >> disk_shuffle.CoGroupByKey()
             | "AttachFirst" >> beam.FlatMap(_attach_first)
         )
         verified = (
-            {"node": nodes, "pair": edges} | "JoinSecond" >> beam.CoGroupByKey() | "Verify" >> beam.ParDo(_Verify(cfg))
+            {"node": nodes, "pair": edges} | "JoinSecond" >> disk_shuffle.CoGroupByKey() | "Verify" >> beam.ParDo(_Verify(cfg))
         )
         decisions = (
             verified
