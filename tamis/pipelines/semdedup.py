@@ -7,6 +7,8 @@ Every worker loads the model once (Embedder caches it per process). Two
 things meet in one place: the k-means sample (`sample` × dim × 4 bytes, 154 MB
 at the defaults with MiniLM) and, per cluster, its members' vectors
 (n_cluster × dim × 4 bytes), so raise `clusters` with the corpus to bound it.
+On the local runner the vectors also wait in memory for the centroids
+(dim × 4 bytes per document); the cluster shuffle goes through files.
 """
 
 import json
@@ -17,6 +19,7 @@ import numpy as np
 from tamis.embeddings import resolve_device
 from tamis.filters.neardup import ranks
 from tamis.filters.semdedup import assign, cluster_drops, embed, embedder, sample_keys, sample_order, train_kmeans
+from tamis.pipelines import disk_shuffle
 from tamis.pipelines.drops import ApplyDrops
 
 STAGE = "semantic_dedup"
@@ -113,7 +116,7 @@ class SemanticDedup(beam.PTransform):
         decisions = (
             embedded
             | "Assign" >> beam.FlatMap(_assign, beam.pvalue.AsSingleton(centroids))
-            | "GroupClusters" >> beam.GroupByKey()
+            | "GroupClusters" >> disk_shuffle.GroupByKey()
             | "DedupClusters" >> beam.FlatMap(_dedup_cluster, cfg.eps)
         )
         return batches | "ApplySemanticDups" >> ApplyDrops(STAGE, decisions)
