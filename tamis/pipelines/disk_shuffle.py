@@ -79,21 +79,24 @@ def _read_part(element):
     yield from groups.items()
 
 
+def _folder(pipeline) -> str | None:
+    return pipeline.options.view_as(SpillOptions).tamis_spill_dir
+
+
+def _group_parts(part_files):
+    return part_files | "GroupParts" >> beam.GroupByKey() | "ReadParts" >> beam.FlatMap(_read_part)
+
+
 class GroupByKey(beam.PTransform):
     def __init__(self, parts: int = 64):
         super().__init__()
         self.parts = parts
 
     def expand(self, pcoll):
-        folder = pcoll.pipeline.options.view_as(SpillOptions).tamis_spill_dir
+        folder = _folder(pcoll.pipeline)
         if not folder:
             return pcoll | "GroupByKey" >> beam.GroupByKey()
-        return (
-            pcoll
-            | "WriteParts" >> beam.ParDo(_WriteParts(folder, self.parts))
-            | "GroupParts" >> beam.GroupByKey()
-            | "ReadParts" >> beam.FlatMap(_read_part)
-        )
+        return _group_parts(pcoll | "WriteParts" >> beam.ParDo(_WriteParts(folder, self.parts)))
 
 
 def _tag(element, tag: str):
@@ -110,20 +113,25 @@ def _untag(element, tags: list[str]):
 
 
 class CoGroupByKey(beam.PTransform):
-    """{tag: (k, v)} → (k, {tag: [v, ...]}), like Beam's CoGroupByKey on a dict."""
+    """{tag: (k, v)} → (k, {tag: [v, ...]}), like Beam's CoGroupByKey on a dict.
+
+    Each input writes its part files where it is produced (a Flatten first
+    would make the local runner buffer the inputs that are ready early).
+    """
 
     def __init__(self, parts: int = 64):
         super().__init__()
         self.parts = parts
 
     def expand(self, tagged):
-        pipeline = next(iter(tagged.values())).pipeline
-        if not pipeline.options.view_as(SpillOptions).tamis_spill_dir:
+        folder = _folder(next(iter(tagged.values())).pipeline)
+        if not folder:
             return tagged | "CoGroupByKey" >> beam.CoGroupByKey()
-        tags = list(tagged)
-        return (
-            [pcoll | f"Tag{tag.title()}" >> beam.Map(_tag, tag) for tag, pcoll in tagged.items()]
-            | "Flatten" >> beam.Flatten()
-            | "Group" >> GroupByKey(self.parts)
-            | "Untag" >> beam.Map(_untag, tags)
-        )
+        part_files = [
+            pcoll
+            | f"Tag{tag.title()}" >> beam.Map(_tag, tag)
+            | f"WriteParts{tag.title()}" >> beam.ParDo(_WriteParts(folder, self.parts))
+            for tag, pcoll in tagged.items()
+        ]
+        grouped = _group_parts(part_files | "Flatten" >> beam.Flatten())
+        return grouped | "Untag" >> beam.Map(_untag, list(tagged))
