@@ -14,7 +14,7 @@ from tamis.filters.registry import build
 from tamis.io import atomic, run_dir
 from tamis.io.readers import expand
 from tamis.io.run_dir import InputFile
-from tamis.pipelines import options
+from tamis.pipelines import options, spill
 from tamis.pipelines.decontam import Decontaminate
 from tamis.pipelines.dedup import ExactDedup
 from tamis.pipelines.neardup import NearDup
@@ -153,7 +153,9 @@ def build_pipeline(p: beam.Pipeline, cfg: CurateConfig, pl: Plan) -> None:
         "file": p | "FileKeys" >> beam.Create(keyed_files(pl.todo)),
         "stats": stats | "AllStats" >> beam.Flatten() | "SkipFinishedStats" >> beam.Filter(todo),
         "kept": docs | "ByInput" >> beam.Map(lambda kv: (kv[0][0], (kv[0][1], kv[1]))),
-        "dropped": dropped | "AllDropped" >> beam.Flatten() | "SkipFinishedDrops" >> beam.Filter(todo),
+        "dropped": [d | f"HoldDropped{i}" >> spill.Spill() for i, d in enumerate(dropped)]  # before the Flatten waits
+        | "AllDropped" >> beam.Flatten()
+        | "SkipFinishedDrops" >> beam.Filter(todo),
         "errors": read[ERRORS] | "SkipFinishedErrors" >> beam.Filter(todo),
     }
     _ = tagged | "Write" >> WriteRun(cfg, pl.fingerprint)

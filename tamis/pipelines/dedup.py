@@ -139,5 +139,6 @@ class ExactDedup(beam.PTransform):
             | "JoinUnits" >> disk_shuffle.CoGroupByKey()
             | "CutUnits" >> beam.ParDo(_CutUnits(self.cfg.units)).with_outputs(DROPPED, main="kept")
         )
-        dropped_all = (docs[DROPPED], units[DROPPED]) | "DedupDropped" >> beam.Flatten()
+        held = [docs[DROPPED] | "HoldDropDocs" >> spill.Spill(), units[DROPPED] | "HoldCutUnits" >> spill.Spill()]
+        dropped_all = held | "DedupDropped" >> beam.Flatten()
         return {"kept": units.kept, DROPPED: dropped_all}

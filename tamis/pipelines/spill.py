@@ -2,7 +2,8 @@
 
 A batch that is consumed twice across a barrier (a stage's decisions come
 back as a side input or a join after a shuffle; the write stage groups a
-file's batches) must be held until the barrier opens. Dataflow holds it in
+file's batches; a Flatten waits for all its inputs) must be held until the
+barrier opens. Dataflow holds it in
 its disk-backed shuffle; Beam's local runner holds every waiting element in
 memory, so a local run's memory would grow with the corpus. Spilling writes
 each waiting batch to an LZ4-compressed Arrow IPC file and passes a small
@@ -66,13 +67,17 @@ class _Save(beam.DoFn):
     def process(self, element):
         key, value = element
         if isinstance(value, tuple):  # (sub key, batch), as the write stage's inputs are keyed
-            yield key, (value[0], save(self.folder, value[1]))
+            sub, batch = value
+            yield key, (sub, batch if isinstance(batch, Spilled) else save(self.folder, batch))
         else:
-            yield key, save(self.folder, value)
+            yield key, value if isinstance(value, Spilled) else save(self.folder, value)
 
 
 class Spill(beam.PTransform):
-    """(key, batch) or (key, (sub key, batch)) → the same with the batch spilled; unchanged when not spilling."""
+    """(key, batch) or (key, (sub key, batch)) → the same with the batch spilled; unchanged when not spilling.
+
+    A batch spilled already passes through, so a branch can be spilled before a Flatten and again after.
+    """
 
     def expand(self, pcoll):
         folder = pcoll.pipeline.options.view_as(SpillOptions).tamis_spill_dir
