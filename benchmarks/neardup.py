@@ -262,6 +262,13 @@ def stage_run(path: str) -> dict:
     }
 
 
+def _fresh_process(flag: str, path: Path, warm: Path) -> dict:
+    """Run one measurement in a new interpreter, so that its peak RSS is its own."""
+    cmd = [sys.executable, __file__, flag, str(path), "--warm", str(warm)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def scaling(sizes: list[float]) -> dict:
     from tamis.config import NearDupConfig
 
@@ -272,20 +279,8 @@ def scaling(sizes: list[float]) -> dict:
         for size in sizes:
             path = Path(tmp) / f"corpus_{size:g}mb.jsonl"
             truth = grow_corpus(path, size)
-            proc = subprocess.run(
-                [sys.executable, __file__, "--beam-run", str(path), "--warm", str(warm)],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            run = json.loads(proc.stdout.strip().splitlines()[-1])
-            proc = subprocess.run(
-                [sys.executable, __file__, "--curate-run", str(path), "--warm", str(warm)],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            whole = json.loads(proc.stdout.strip().splitlines()[-1])
+            run = _fresh_process("--beam-run", path, warm)
+            whole = _fresh_process("--curate-run", path, warm)
             out[f"{size:g}MB"] = {
                 "docs": truth["docs"],
                 "mb": round(truth["mb"], 2),
