@@ -65,8 +65,10 @@ class NearDupConfig:
     digits: bool = True  # digits all map to 0
     whitespace: bool = True  # char shingles: a run of spaces counts as one
     num_perm: int = 128
-    threshold: float = 0.625  # Jaccard at or above which two documents are near-duplicates
-    verify: bool = True  # keep only candidate pairs whose signature estimate reaches `threshold`
+    threshold: float = 0.625  # Jaccard (of the verification shingles) at or above which two documents are near-dups
+    verify: bool = True  # keep only candidate pairs whose Jaccard estimate reaches `threshold`
+    verify_ngram: int = 3  # n of the verification shingles (same kind as `shingle`); 0: `ngram`
+    verify_k: int = 384  # bottom-k sketch size (4 × k bytes per document); 0: verify on the MinHash signature
     lsh_threshold: float = 0.0  # target of the bands × rows choice; 0: threshold - 0.15 if verify else threshold
     bands: int = 0  # 0: chosen for lsh_threshold by minimizing false positive + false negative mass
     rows: int = 0

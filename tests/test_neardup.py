@@ -208,3 +208,27 @@ def test_candidate_pairs_link_large_buckets_as_a_star():
     pairs = list(candidate_pairs(keys, ids, limit=32))
     assert sorted(pairs) == sorted([("m00", f"m{i:02d}") for i in range(1, 40)] + [("y", "z")])
     assert len(set(candidate_pairs(keys[:5], ids[:5], limit=32))) == 10  # a small bucket: every pair
+
+
+def test_beam_stage_and_local_run_agree_on_long_texts_near_the_threshold(tmp_path):
+    """Texts of ~600 word 3-grams (over verify_k, so sketches estimate) whose copies straddle the threshold."""
+    rng = random.Random(11)
+    rows = []
+    for k in range(6):
+        words = rng.sample(VOCAB, 600)
+        rows.append({"id": f"o{k}", "text": " ".join(words)})
+        for j, edits in enumerate((10, 20, 60)):  # word 3-gram Jaccard ~0.90, ~0.82, ~0.56
+            copy = list(words)
+            for i in rng.sample(range(600), edits):
+                copy[i] = rng.choice(VOCAB)
+            rows.append({"id": f"o{k}-c{j}", "text": " ".join(copy)})
+    src = tmp_path / "in"
+    src.mkdir()
+    write_jsonl(src / "part.jsonl", rows)
+    near = {"enabled": True, "threshold": 0.8, "verify_k": 128}
+    out = tmp_path / "run"
+    curate.run(make_cfg(src, out, near_dedup=near, runner={"batch_size": 7}))
+    beam = {d["id"]: d["dup_of"] for d in pq.read_table(out / "dropped").to_pylist() if d["stage"] == "near_dedup"}
+    local = near_duplicates(batches(rows, 7), NearDupConfig(threshold=0.8, verify_k=128))
+    assert beam == local
+    assert {f"o{k}-c0" for k in range(6)} <= set(local) and not any(d.endswith("c2") for d in local)

@@ -74,10 +74,16 @@ class MinHasher:
         """Signatures of texts, shingled in groups of about 1M characters to bound the temporaries."""
         if not texts:
             return np.empty((0, self.num_perm), np.uint64)
-        ends = np.cumsum([len(t) + 1 for t in texts])
-        cuts = np.unique(np.searchsorted(ends, np.arange(_TEXT_GROUP, ends[-1], _TEXT_GROUP), side="right"))
-        groups = np.split(np.arange(len(texts)), cuts[cuts < len(texts)])
-        return np.concatenate([self.signatures(*shingles([texts[i] for i in g], shingling)) for g in groups if len(g)])
+        return np.concatenate([self.signatures(*shingles(group, shingling)) for group in text_groups(texts)])
+
+
+def text_groups(texts: list[str], chars: int = _TEXT_GROUP) -> list[list[str]]:
+    """Consecutive runs of texts of about `chars` characters each (a longer text is a group alone)."""
+    if not texts:
+        return []
+    ends = np.cumsum([len(t) + 1 for t in texts])
+    cuts = np.unique(np.searchsorted(ends, np.arange(chars, ends[-1], chars), side="right"))
+    return [[texts[i] for i in g] for g in np.split(np.arange(len(texts)), cuts[cuts < len(texts)]) if len(g)]
 
 
 def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:

@@ -5,8 +5,11 @@
    bucket (`bucket_pairs`: every pair in a small bucket; a star around the
    smallest id in a large one, so a bucket of m documents yields at most
    max(C(bucket_pairs, 2), m - 1) pairs).
-3. `Signer.verified` — a candidate pair stays if its signature estimate (on
-   16-bit sketches) reaches the threshold (optional).
+3. `Signer.verified` — a candidate pair stays if its Jaccard estimate reaches
+   the threshold (optional): by default from bottom-k sketches of word
+   3-grams (`verify_ngram`, `verify_k`; tamis.filters.bottomk), else from the
+   MinHash signatures (16-bit sketches of them). Each document's evidence is
+   a few hundred bytes to 4 × `verify_k` bytes, whatever its length.
 4. `UnionFind` over the verified pairs → clusters (transitive by construction).
 5. `drops` — every cluster keeps its best member by the keep rule; the others
    are dropped with the id of the kept one.
@@ -26,14 +29,25 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tamis.errors import ConfigError, InputError
-from tamis.filters.minhash import LSHParams, MinHasher, band_keys, choose_bands, estimate, has_shingles
-from tamis.filters.shingles import Shingling
+from tamis.filters.bottomk import bottom_k, similarity
+from tamis.filters.minhash import (
+    LSHParams,
+    MinHasher,
+    band_keys,
+    choose_bands,
+    estimate,
+    has_shingles,
+    text_groups,
+)
+from tamis.filters.shingles import Shingling, shingles
 
 Rank = tuple[float, float, str]  # sorts best first: (-score, -length, id)
+MAX_VERIFY_K = 1024  # 4 KB of bottom-k sketch per document at most: the shuffled node stays small
 
 
-def shingling(cfg) -> Shingling:
-    return Shingling(cfg.shingle, cfg.ngram, cfg.lowercase, cfg.punctuation, cfg.digits, cfg.whitespace)
+def shingling(cfg, n: int = 0) -> Shingling:
+    """The LSH shingling, or with n > 0 the same normalization and kind with n-grams (for verification)."""
+    return Shingling(cfg.shingle, n or cfg.ngram, cfg.lowercase, cfg.punctuation, cfg.digits, cfg.whitespace)
 
 
 def lsh_params(cfg) -> LSHParams:
@@ -54,6 +68,16 @@ def check(cfg) -> None:
         raise ConfigError("near_dedup keep: score needs 'score_column'.", hint='e.g. score_column: "quality.score"')
     if cfg.partitions < 1:
         raise ConfigError(f"The 'partitions' parameter of near_dedup must be >= 1. Got {cfg.partitions} instead.")
+    if cfg.verify_ngram < 0:
+        raise ConfigError(
+            f"The 'verify_ngram' parameter of near_dedup must be >= 0. Got {cfg.verify_ngram} instead.",
+            hint="0 verifies with the LSH shingles",
+        )
+    if not 0 <= cfg.verify_k <= MAX_VERIFY_K:
+        raise ConfigError(
+            f"The 'verify_k' parameter of near_dedup must be in [0, {MAX_VERIFY_K}]. Got {cfg.verify_k} instead.",
+            hint="it bounds the bytes shuffled per document (4 × verify_k); 0 verifies with the MinHash signatures",
+        )
     if cfg.bucket_pairs < 2:
         raise ConfigError(f"The 'bucket_pairs' parameter of near_dedup must be >= 2. Got {cfg.bucket_pairs} instead.")
     shingling(cfg).validate()
@@ -87,11 +111,11 @@ def _scores(batch: pa.RecordBatch, column: str) -> np.ndarray:
 
 @dataclass
 class Signed:
-    """One batch, signed: which rows have shingles, their signatures and bucket keys."""
+    """One batch, signed: which rows have shingles, their bucket keys and verification evidence."""
 
     rows: np.ndarray  # row indices with at least one shingle
-    signatures: np.ndarray  # (len(rows), num_perm) uint64
     buckets: np.ndarray  # (len(rows), bands) uint64
+    evidence: list[bytes]  # per signed row: what `Signer.verified` compares (bottom-k sketch or 16-bit signature)
 
 
 class Signer:
@@ -100,12 +124,24 @@ class Signer:
         self.shingling = shingling(cfg)
         self.lsh = lsh_params(cfg)
         self.hasher = MinHasher(cfg.num_perm, cfg.seed)
+        self.verifying = shingling(cfg, cfg.verify_ngram)
 
     def sign(self, texts: list[str]) -> Signed:
         sig = self.hasher.of_texts(texts, self.shingling)
         rows = np.flatnonzero(has_shingles(sig))
         sig = sig[rows]
-        return Signed(rows, sig, band_keys(sig, self.lsh.bands, self.lsh.rows))
+        return Signed(rows, band_keys(sig, self.lsh.bands, self.lsh.rows), self._evidence(texts, rows, sig))
+
+    def _evidence(self, texts: list[str], rows: np.ndarray, sig: np.ndarray) -> list[bytes]:
+        if not self.cfg.verify:
+            return [b""] * len(rows)
+        if not self.cfg.verify_k:
+            return [s.tobytes() for s in self.sketch(sig)]
+        out: list[bytes] = []
+        for group in text_groups([texts[r] for r in rows.tolist()]):
+            values, offsets = bottom_k(*shingles(group, self.verifying), self.cfg.verify_k, self.cfg.seed)
+            out += [values[a:b].tobytes() for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist(), strict=True)]
+        return out
 
     @staticmethod
     def sketch(sig: np.ndarray) -> np.ndarray:
@@ -116,8 +152,15 @@ class Signer:
         """
         return (sig >> np.uint64(48)).astype(np.uint16)
 
-    def verified(self, sketch_a: np.ndarray, sketch_b: np.ndarray) -> bool:
-        return not self.cfg.verify or float(estimate(sketch_a, sketch_b)) >= self.cfg.threshold
+    def similarity(self, evidence_a: bytes, evidence_b: bytes) -> float:
+        if self.cfg.verify_k:
+            return similarity(
+                np.frombuffer(evidence_a, np.uint32), np.frombuffer(evidence_b, np.uint32), self.cfg.verify_k
+            )
+        return float(estimate(np.frombuffer(evidence_a, np.uint16), np.frombuffer(evidence_b, np.uint16)))
+
+    def verified(self, evidence_a: bytes, evidence_b: bytes) -> bool:
+        return not self.cfg.verify or self.similarity(evidence_a, evidence_b) >= self.cfg.threshold
 
 
 def bucket_pairs(members: Iterable[str], limit: int) -> Iterator[tuple[str, str]]:
@@ -184,11 +227,11 @@ def drops(members: list[str], rank: dict[str, Rank]) -> Iterator[tuple[str, str]
 def near_duplicates(batches: Iterable[pa.RecordBatch], cfg) -> dict[str, str]:
     """In one process: every dropped id → the id it duplicates. For evaluation and small corpora.
 
-    Holds all signatures in memory; the Beam stage (tamis.pipelines.neardup) does
+    Holds every document's evidence in memory; the Beam stage (tamis.pipelines.neardup) does
     the same steps without that.
     """
     signer = Signer(cfg)
-    sketches: dict[str, np.ndarray] = {}
+    evidence: dict[str, bytes] = {}
     rank: dict[str, Rank] = {}
     keys: list[np.ndarray] = []
     owners: list[str] = []
@@ -196,15 +239,14 @@ def near_duplicates(batches: Iterable[pa.RecordBatch], cfg) -> dict[str, str]:
         ids = batch.column("id").to_pylist()
         signed = signer.sign(batch.column("text").to_pylist())
         batch_ranks = ranks(batch, cfg.keep, cfg.score_column)
-        batch_sketches = signer.sketch(signed.signatures)
         for j, r in enumerate(signed.rows.tolist()):
             rank[ids[r]] = batch_ranks[r]
-            sketches[ids[r]] = batch_sketches[j]
+            evidence[ids[r]] = signed.evidence[j]
         keys.append(signed.buckets.ravel())
         owners += [ids[r] for r in signed.rows.tolist() for _ in range(signed.buckets.shape[1])]
     uf = UnionFind()
     buckets = np.concatenate(keys) if keys else np.empty(0, np.uint64)
     for a, b in set(candidate_pairs(buckets, owners, cfg.bucket_pairs)):
-        if signer.verified(sketches[a], sketches[b]):
+        if signer.verified(evidence[a], evidence[b]):
             uf.union(a, b)
     return {d: k for members in uf.clusters().values() for d, k in drops(members, rank)}

@@ -1,13 +1,14 @@
 """NearDup: MinHash LSH near-duplicate removal as a Beam stage (the steps are in tamis.filters.neardup).
 
     batches ─Sign─► (partition, [(bucket key, id)]) ─GroupByKey─► candidate pairs (a, b)
-            └─────► nodes: id → (sketch, rank, (batch key, row))
+            └─────► nodes: id → (evidence, rank, (batch key, row))
     pairs ⋈ nodes on a, then on b ─► verified edges ─CombineGlobally(union-find)─► drops ─side input─► batches
 
 Shuffled per document: one (uint64, id) record per band, packed per batch
 and bucket-key partition into numpy arrays (one Beam element per partition,
-not per record), and its node (a `num_perm` × 2-byte sketch, the rank and the
-row reference) twice; per candidate pair, two small records. A worker holds
+not per record), and its node (the verification evidence: a bottom-k sketch
+of at most 4 × `verify_k` bytes, 1.5 KB by default, or a `num_perm` × 2-byte
+signature sketch; the rank and the row reference) twice; per candidate pair, two small records. A worker holds
 one partition's keys at a time (~30 bytes × documents × bands / partitions);
 on the local runner the shuffles go through files (tamis.pipelines.disk_shuffle).
 Only the union-find over verified edges meets in one process: it holds the
@@ -42,10 +43,9 @@ class _Sign(beam.DoFn):
         ids = batch.column("id").to_pylist()
         signed = self.signer.sign(batch.column("text").to_pylist())
         batch_ranks = ranks(batch, self.cfg.keep, self.cfg.score_column)
-        sketches = self.signer.sketch(signed.signatures)
         docs = [ids[r] for r in signed.rows.tolist()]
         for j, r in enumerate(signed.rows.tolist()):
-            yield beam.pvalue.TaggedOutput(self.NODES, (docs[j], (sketches[j].tobytes(), batch_ranks[r], (key, r))))
+            yield beam.pvalue.TaggedOutput(self.NODES, (docs[j], (signed.evidence[j], batch_ranks[r], (key, r))))
         keys = signed.buckets.ravel()
         owner = np.repeat(np.arange(len(docs)), signed.buckets.shape[1])
         part = (keys % np.uint64(self.cfg.partitions)).astype(np.int64)
@@ -84,9 +84,8 @@ class _Verify(beam.DoFn):
         if not nodes:
             return
         node_b = nodes[0]
-        sk_b = np.frombuffer(node_b[0], np.uint16)
         for a, node_a in joined["pair"]:
-            if self.signer.verified(np.frombuffer(node_a[0], np.uint16), sk_b):
+            if self.signer.verified(node_a[0], node_b[0]):
                 yield (a, node_a[1:]), (b, node_b[1:])
 
 
