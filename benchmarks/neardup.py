@@ -25,7 +25,6 @@ import gzip
 import json
 import os
 import random
-import resource
 import shutil
 import subprocess
 import sys
@@ -216,7 +215,7 @@ def curate_run(path: str, warm: str) -> dict:
         "seconds": seconds,
         "kept": counts["kept"],
         "dropped_by_reason": counts["dropped_by_reason"],
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": _peak_rss_mb(),
     }
 
 
@@ -258,8 +257,15 @@ def stage_run(path: str) -> dict:
         "seconds": seconds,
         "dropped": len(ids),
         "dropped_planted": sum(i.startswith("planted-") for i in ids),
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": _peak_rss_mb(),
     }
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak RSS since exec (VmHWM). ru_maxrss would also count the parent's RSS at fork."""
+    with open("/proc/self/status") as f:
+        line = next(ln for ln in f if ln.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
 
 
 def _fresh_process(flag: str, path: Path, warm: Path) -> dict:
