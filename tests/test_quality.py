@@ -240,3 +240,64 @@ def test_top_fraction_cut_is_global_and_shard_independent(model, labeled):
             assert_that(reasons, equal_to([("filter", "quality.m<top_0.25")]), label="reasons")
             count = dropped | beam.combiners.Count.Globally()
             assert_that(count, equal_to([120 - len(expected)]), label="balance")
+
+
+@pytest.fixture(scope="module")
+def pool_sample(shared_data, tmp_path_factory):
+    """600 web pool documents: unlabeled text to pretrain vectors on."""
+    rows = []
+    with gzip.open(shared_data / "curation/web_pool/pool.jsonl.gz", "rt", encoding="utf-8") as f:
+        for line in f:
+            rows.append({"id": json.loads(line)["id"], "text": json.loads(line)["text"]})
+            if len(rows) == 600:
+                break
+    return _write_jsonl(tmp_path_factory.mktemp("unlabeled") / "pool.jsonl", rows)
+
+
+def test_judged_labels_and_pretrained_vectors(shared_data, pool_sample, tmp_path, labeled):
+    judged = _write_jsonl(tmp_path / "judged.jsonl", labeled[:120])
+    out, again = str(tmp_path / "m.bin"), str(tmp_path / "again.bin")
+    argv = ["quality", "train", "--labeled", judged, "--unlabeled", pool_sample, *TINY, "--balance", "false"]
+    assert main([*argv, "--out", out]) == 0
+    manifest = json.loads(open(fm.manifest_path(out)).read())
+    want = sum(r["quality_label"] for r in labeled[:120])
+    assert manifest["examples"] == {"hq": want, "lq": 120 - want}
+    assert manifest["training_data"][0]["label"] == "quality_label"
+    vectors = manifest["pretrained_vectors"]
+    assert vectors["model"] == "skipgram" and vectors["dim"] == 16 and vectors["words"] > 1000
+    assert vectors["sources"] == [{"path": pool_sample, "documents": 600, "sha256": atomic.sha256_file(pool_sample)}]
+    assert vectors["params"] == {"epoch": 1, "ws": 5, "min_count": 3}
+    assert main([*argv, "--out", again]) == 0  # vectors and classifier: the same bytes again
+    assert atomic.sha256_file(again) == manifest["model"]["sha256"]
+    assert main(["quality", "train", "--labeled", judged, *TINY, "--out", str(tmp_path / "plain.bin")]) == 0
+    assert atomic.sha256_file(str(tmp_path / "plain.bin")) != manifest["model"]["sha256"]  # the vectors were used
+    rest = labeled[120:]
+    p = fm.load(out).proba([r["text"] for r in rest])
+    from tamis.eval.quality import roc_auc
+
+    assert roc_auc(np.array([r["quality_label"] for r in rest]), p) > 0.6  # 120 human labels already rank the rest
+
+
+def test_pretrained_vectors_bad_input(pool_sample, tmp_path, labeled):
+    examples, _ = fm.read_judged(_write_jsonl(tmp_path / "judged.jsonl", labeled[:20]))
+    vec = fm.pretrain_vectors([pool_sample], str(tmp_path / "v.vec"), fm.FastTextParams(dim=8))
+    assert vec["dim"] == 8 and open(vec["path"]).readline().split()[1] == "8"
+    with pytest.raises(ConfigError, match="dimension 8"):
+        fm.train(examples, str(tmp_path / "m.bin"), fm.FastTextParams(dim=16), vectors=vec)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b'{"id": "1", "text": "fine"}\n{"id": "2", "text": \n')
+    with pytest.raises(InputError, match="cannot be read"):
+        fm.pretrain_vectors([str(bad)], str(tmp_path / "b.vec"), fm.FastTextParams(dim=8))
+    empty = _write_jsonl(tmp_path / "empty.jsonl", [])
+    with pytest.raises(InputError, match="no documents"):
+        fm.pretrain_vectors([empty], str(tmp_path / "e.vec"), fm.FastTextParams(dim=8))
+    with pytest.raises(InputError, match="does not exist"):
+        fm.pretrain_vectors([str(tmp_path / "nope.jsonl")], str(tmp_path / "n.vec"), fm.FastTextParams(dim=8))
+    assert not list(tmp_path.glob("*.partial")) and not list(tmp_path.glob("*.vec.txt"))
+
+
+def test_train_command_needs_both_classes_and_valid_judgements(tmp_path):
+    good = _write_jsonl(tmp_path / "good.jsonl", [{"id": "1", "text": "some words"}])
+    assert main(["quality", "train", "--positive", good, "--out", str(tmp_path / "x.bin")]) == 2
+    judged = _write_jsonl(tmp_path / "j.jsonl", [{"text": "a", "quality_label": 1}, {"text": "b", "quality_label": 2}])
+    assert main(["quality", "train", "--labeled", judged, "--out", str(tmp_path / "y.bin")]) == 3

@@ -36,6 +36,19 @@ def load_labeled(path: str | Path) -> tuple[list[str], np.ndarray]:
     return texts, np.array(labels, dtype=np.int64)
 
 
+def drop_overlap(rows: list[dict], ids: set[str], texts: list[str]) -> tuple[list[dict], int]:
+    """`rows` minus any whose id is in `ids` or whose normalized text equals one of `texts`, and how many went.
+
+    Keeps an evaluation file unseen by whatever is trained for it: the same
+    document can come back under another id, or the same id with other spacing.
+    """
+    from tamis.filters.fasttext_model import normalize
+
+    seen = {normalize(t) for t in texts}
+    kept = [r for r in rows if r.get("id") not in ids and normalize(r["text"]) not in seen]
+    return kept, len(rows) - len(kept)
+
+
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     """Probability that a random positive outscores a random negative (ties count half)."""
     from scipy.stats import rankdata

@@ -9,6 +9,9 @@ not match its manifest, and a model without the positive label asked for.
 
 Defaults follow the DCLM recipe (fastText supervised with word bigrams), with
 a smaller hash table and dimension than DCLM's so a model stays tens of MB.
+With unlabeled documents, word vectors are first pretrained on them (fastText
+skipgram) and the classifier starts from those vectors: a few hundred labels
+then go much further (docs/quality.md has the measurements).
 """
 
 import hashlib
@@ -19,10 +22,10 @@ import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from functools import lru_cache
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -68,9 +71,22 @@ class FastTextParams:
     maxn: int = 0
     seed: int = 0
     balance: bool = True  # downsample the larger class to the smaller one's size (by hash of id)
+    # skipgram word vectors pretrained on unlabeled documents, when some are given (dimension `dim`)
+    vectors_epoch: int = 1
+    vectors_ws: int = 5
+    vectors_min_count: int = 3
 
     def validate(self) -> None:
-        for name in ("dim", "word_ngrams", "epoch", "min_count", "bucket"):
+        for name in (
+            "dim",
+            "word_ngrams",
+            "epoch",
+            "min_count",
+            "bucket",
+            "vectors_epoch",
+            "vectors_ws",
+            "vectors_min_count",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(
                     f"The {name!r} parameter of fastText must be >= 1. Got {getattr(self, name)} instead."
@@ -110,14 +126,20 @@ def train(
     params: FastTextParams | None = None,
     sources: list[dict] | None = None,
     method: dict[str, Any] | None = None,
+    unlabeled: list[str] | None = None,
+    vectors: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train on normalized labeled texts, write `out` and its manifest atomically; return the manifest.
 
     `sources` are the training files' checksum entries; `method` records how
     labels were made when they were not given (e.g. BETR's similarity ranking).
+    `unlabeled` files (JSONL/Parquet documents) pretrain the word vectors;
+    `vectors` (from `pretrain_vectors`) reuses vectors pretrained before.
     """
     params = params or FastTextParams()
     params.validate()
+    if vectors and vectors["dim"] != params.dim:
+        raise ConfigError(f"the pretrained vectors have dimension {vectors['dim']}, the classifier {params.dim}")
     examples = [ex for ex in examples if ex.text]
     labels = sorted({ex.label for ex in examples})
     if len(labels) < 2:
@@ -136,8 +158,10 @@ def train(
         with open(train_file, "w", encoding="utf-8") as f:
             for ex in examples:
                 f.write(f"{LABEL_PREFIX}{ex.label} {ex.text}\n")
+        if unlabeled:
+            vectors = pretrain_vectors(unlabeled, os.path.join(tmp, "vectors.vec"), params)
         tmp_model = os.path.join(tmp, "model.bin")
-        _train_isolated(train_file, tmp_model, params)
+        _train_isolated(train_file, tmp_model, params, vectors and vectors["path"])
         if os.path.exists(manifest_path(out)):  # the old manifest must not vouch for the new model
             os.remove(manifest_path(out))
         os.replace(tmp_model, out)
@@ -151,31 +175,55 @@ def train(
         "params": asdict(params),
         "normalization": NORMALIZATION,
         "training_data": sources or [],
-        "method": method or {"labels": "given: positive and negative files"},
+        "pretrained_vectors": vectors and {k: v for k, v in vectors.items() if k != "path"},
+        "method": method or {"labels": "given by the training files"},
     }
     atomic.write_bytes(manifest_path(out), json.dumps(manifest, indent=1).encode())
     return manifest
 
 
-def read_docs(path: str) -> tuple[list[str], list[str], dict[str, Any]]:
-    """Ids and texts of a JSONL/Parquet file, and its checksum entry.
+def _doc_batches(path: str) -> Iterator[Any]:
+    """Document batches of a JSONL/Parquet file, streamed.
 
     A record that cannot be read stops here (InputError): a classifier
     silently trained on part of its data would be hard to explain.
     """
-    from tamis.io.readers import read_all
+    from tamis.config import InputConfig
+    from tamis.io.readers import read_file
 
     if not atomic.exists(path):
         raise InputError(f"input file {path} does not exist", hint="give JSONL or Parquet files of documents")
-    docs, errors = read_all(path)
-    if errors.num_rows:
-        first = errors.slice(0, 1).to_pylist()[0]
-        raise InputError(
-            f"{path}: {errors.num_rows} record(s) cannot be read, first at offset {first['offset']}: {first['error']}",
-            hint="fix or remove the bad records; training never skips data silently",
-        )
-    entry = {"path": path, "documents": docs.num_rows, "sha256": atomic.sha256_file(path)}
-    return docs.column("id").to_pylist(), docs.column("text").to_pylist(), entry
+    for kind, batch in read_file(path, InputConfig(path=path)):
+        if kind == "errors":
+            first = batch.slice(0, 1).to_pylist()[0]
+            raise InputError(
+                f"{path}: a record cannot be read at offset {first['offset']}: {first['error']}",
+                hint="fix or remove the bad records; training never skips data silently",
+            )
+        yield batch
+
+
+def read_docs(path: str) -> tuple[list[str], list[str], dict[str, Any]]:
+    """Ids and texts of a JSONL/Parquet file, and its checksum entry."""
+    ids, texts = [], []
+    for batch in _doc_batches(path):
+        ids += batch.column("id").to_pylist()
+        texts += batch.column("text").to_pylist()
+    return ids, texts, {"path": path, "documents": len(ids), "sha256": atomic.sha256_file(path)}
+
+
+def read_judged(path: str) -> tuple[list[LabeledText], dict[str, Any]]:
+    """Normalized documents of a JSONL file with a 0/1 `quality_label` (1 = POSITIVE), keyed like `read_labeled`."""
+    from tamis.eval.quality import load_labeled
+
+    texts, labels = load_labeled(path)
+    key = atomic.sha256_file(path)[:16]
+    examples = [
+        LabeledText(f"judged:{key}:{i}", normalize(t), POSITIVE if y else NEGATIVE)
+        for i, (t, y) in enumerate(zip(texts, labels, strict=True))
+    ]
+    entry = {"path": path, "documents": len(texts), "sha256": atomic.sha256_file(path), "label": "quality_label"}
+    return examples, entry
 
 
 def read_labeled(path: str, label: str) -> tuple[list[LabeledText], dict[str, Any]]:
@@ -193,12 +241,30 @@ def read_labeled(path: str, label: str) -> tuple[list[LabeledText], dict[str, An
 # fastText training reads some memory it never wrote: on a reused heap that is garbage, and
 # training gives a different model or fails with "Encountered NaN" depending on what ran
 # before in the process. Training therefore runs in a fresh interpreter whose allocator
-# fills new memory with one fixed byte (glibc MALLOC_PERTURB_), so a model depends only
-# on its data and parameters.
-_WORKER = "import json, sys, fasttext; a = json.loads(sys.argv[1]); fasttext.train_supervised(**a['args']).save_model(a['out'])"
+# fills new memory with one fixed byte (glibc MALLOC_PERTURB_), single-threaded, so a
+# model depends only on its data and parameters.
+_SUPERVISED = "m = fasttext.train_supervised(**a['args']); m.save_model(a['out'])"
+_SKIPGRAM = (
+    "m = fasttext.train_unsupervised(**a['args']); words = m.get_words()\n"
+    "with open(a['out'], 'w', encoding='utf-8') as f:\n"
+    "    f.write(f'{len(words)} {m.get_dimension()}\\n')\n"
+    "    for w in words: f.write(w + ' ' + ' '.join('%.6g' % x for x in m.get_word_vector(w)) + '\\n')"
+)
 
 
-def _train_isolated(train_file: str, out: str, params: FastTextParams) -> None:
+def _run_isolated(body: str, args: dict[str, Any], out: str) -> None:
+    env = {**os.environ, "MALLOC_PERTURB_": "85", "OMP_NUM_THREADS": "1"}
+    code = "import json, sys, fasttext\na = json.loads(sys.argv[1])\n" + body
+    cmd = [sys.executable, "-c", code, json.dumps({"args": {**args, "thread": 1, "verbose": 0}, "out": out})]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        if "NaN" in last:
+            raise ConfigError("fastText training diverged (NaN loss)", hint="lower lr or epoch")
+        raise ResourceError(f"fastText training failed: {last}")
+
+
+def _train_isolated(train_file: str, out: str, params: FastTextParams, vectors: str | None = None) -> None:
     args = {
         "input": train_file,
         "dim": params.dim,
@@ -210,17 +276,59 @@ def _train_isolated(train_file: str, out: str, params: FastTextParams) -> None:
         "minn": params.minn,
         "maxn": params.maxn,
         "seed": params.seed,
-        "thread": 1,  # one thread: the same data and seed give the same model
-        "verbose": 0,
     }
-    env = {**os.environ, "MALLOC_PERTURB_": "85", "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-c", _WORKER, json.dumps({"args": args, "out": out})]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        if "NaN" in last:
-            raise ConfigError("fastText training diverged (NaN loss)", hint="lower lr or epoch")
-        raise ResourceError(f"fastText training failed: {last}")
+    if vectors:
+        args["pretrainedVectors"] = vectors
+    _run_isolated(_SUPERVISED, args, out)
+
+
+def _write_normalized(path: str, f: IO[str]) -> dict[str, Any]:
+    """Append `path`'s documents to `f`, one normalized line each, a batch at a time; its checksum entry."""
+    n = 0
+    for batch in _doc_batches(path):
+        f.writelines(normalize(text) + "\n" for text in batch.column("text").to_pylist())
+        n += batch.num_rows
+    return {"path": path, "documents": n, "sha256": atomic.sha256_file(path)}
+
+
+def pretrain_vectors(paths: list[str], out: str, params: FastTextParams) -> dict[str, Any]:
+    """Skipgram word vectors (`params.dim`, `vectors_*`) of the normalized documents of `paths`, as a .vec file.
+
+    Returns the entry that `train(vectors=...)` takes and its manifest records.
+    Documents are streamed a batch at a time, so the unlabeled corpus may be
+    larger than memory; an unreadable record stops training as in `read_docs`.
+    """
+    sources = []
+    with tempfile.TemporaryDirectory(dir=os.path.dirname(os.path.abspath(out))) as tmp:
+        text_file = os.path.join(tmp, "unlabeled.txt")
+        with open(text_file, "w", encoding="utf-8") as f:
+            for path in paths:
+                sources.append(_write_normalized(path, f))
+        if not any(src["documents"] for src in sources):
+            raise InputError("the unlabeled files hold no documents", hint="give the documents to pretrain vectors on")
+        args = {
+            "input": text_file,
+            "model": "skipgram",
+            "dim": params.dim,
+            "epoch": params.vectors_epoch,
+            "ws": params.vectors_ws,
+            "minCount": params.vectors_min_count,
+            "minn": 0,
+            "maxn": 0,
+        }
+        _run_isolated(_SKIPGRAM, args, os.path.join(tmp, "vectors.vec"))
+        os.replace(os.path.join(tmp, "vectors.vec"), out)
+    with open(out, encoding="utf-8") as f:
+        words = int(f.readline().split()[0])
+    return {
+        "path": out,
+        "model": "skipgram",
+        "dim": params.dim,
+        "params": {"epoch": params.vectors_epoch, "ws": params.vectors_ws, "min_count": params.vectors_min_count},
+        "words": words,
+        "sha256": atomic.sha256_file(out),
+        "sources": sources,
+    }
 
 
 class Classifier:

@@ -1,4 +1,4 @@
-"""`tamis quality train`: a fastText quality classifier from positive and negative JSONL/Parquet files."""
+"""`tamis quality train`: a fastText quality classifier from positive/negative or judged files, plus unlabeled text."""
 
 import argparse
 import dataclasses
@@ -9,10 +9,24 @@ HELP = "train a fastText quality classifier (positives vs negatives) and write i
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--positive", required=True, action="append", metavar="P", help="high-quality documents (repeatable)"
+        "--positive", action="append", default=[], metavar="P", help="high-quality documents (repeatable)"
     )
     parser.add_argument(
-        "--negative", required=True, action="append", metavar="N", help="low-quality documents (repeatable)"
+        "--negative", action="append", default=[], metavar="N", help="low-quality documents (repeatable)"
+    )
+    parser.add_argument(
+        "--labeled",
+        action="append",
+        default=[],
+        metavar="L",
+        help="JSONL documents with a 0/1 quality_label, e.g. human judgements (repeatable)",
+    )
+    parser.add_argument(
+        "--unlabeled",
+        action="append",
+        default=[],
+        metavar="U",
+        help="documents to pretrain the word vectors on (skipgram; repeatable)",
     )
     parser.add_argument(
         "--out", required=True, metavar="MODEL", help="model file; MODEL.manifest.json is written beside it"
@@ -57,8 +71,13 @@ def params_from(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from tamis.errors import ConfigError
     from tamis.filters import fasttext_model as fm
 
+    if not (args.positive or args.labeled) or not (args.negative or args.labeled):
+        raise ConfigError(
+            "quality train needs positives and negatives", hint="give --positive and --negative, or --labeled"
+        )
     params = params_from(args)
     examples, sources = [], []
     for paths, label in ((args.positive, fm.POSITIVE), (args.negative, fm.NEGATIVE)):
@@ -66,7 +85,11 @@ def run(args: argparse.Namespace) -> int:
             ex, entry = fm.read_labeled(path, label)
             examples += ex
             sources.append(entry)
-    manifest = fm.train(examples, args.out, params, sources)
+    for path in args.labeled:
+        ex, entry = fm.read_judged(path)
+        examples += ex
+        sources.append(entry)
+    manifest = fm.train(examples, args.out, params, sources, unlabeled=args.unlabeled)
     if args.json:
         print(json.dumps(manifest))
     else:
