@@ -8,7 +8,8 @@ another's cached tokens; a filter's rule is timed with it. Components run in
 rounds, round-robin, and keep their fastest round, so load from other
 processes hits them alike: compare ratios, not absolute docs/s. A component
 whose parameters have no defaults is built with `FIXTURES` when its artifact
-is quick to build here (DSIR: fitted on the first documents), else listed
+is quick to build here (DSIR: fitted on the first documents; quality: a
+fastText model trained on the shared human labels), else listed
 under `skipped` with the reason.
 """
 
@@ -47,7 +48,22 @@ def _dsir_params(rows: list[dict], workdir: str) -> dict:
     return {"artifact": root}
 
 
-FIXTURES: dict[str, Callable[[list[dict], str], dict]] = {"dsir": _dsir_params}
+def _quality_params(rows: list[dict], workdir: str) -> dict:
+    """A fastText model of the default recipe's shape (dim 64, word bigrams) trained on the shared human labels.
+
+    Scoring cost depends on the model's shape and the text, not on how the
+    vectors started, so the benchmark skips the pretraining of benchmarks/quality.py.
+    """
+    from tamis.filters import fasttext_model as fm
+
+    labels = SHARED_POOL.parents[1] / "quality" / "dclm_human_quality.jsonl"
+    examples, entry = fm.read_judged(str(labels))
+    model = os.path.join(workdir, "quality.bin")
+    fm.train(examples, model, fm.FastTextParams(epoch=10, lr=0.5, balance=False), [entry])
+    return {"models": {"dclm": model}, "threshold": 0.5}
+
+
+FIXTURES: dict[str, Callable[[list[dict], str], dict]] = {"dsir": _dsir_params, "quality": _quality_params}
 
 
 def load_pool(path: Path, limit: int) -> list[dict]:
