@@ -217,13 +217,12 @@ def read_judged(path: str) -> tuple[list[LabeledText], dict[str, Any]]:
     from tamis.eval.quality import load_labeled
 
     texts, labels = load_labeled(path)
-    key = atomic.sha256_file(path)[:16]
+    sha256 = atomic.sha256_file(path)
     examples = [
-        LabeledText(f"judged:{key}:{i}", normalize(t), POSITIVE if y else NEGATIVE)
+        LabeledText(f"judged:{sha256[:16]}:{i}", normalize(t), POSITIVE if y else NEGATIVE)
         for i, (t, y) in enumerate(zip(texts, labels, strict=True))
     ]
-    entry = {"path": path, "documents": len(texts), "sha256": atomic.sha256_file(path), "label": "quality_label"}
-    return examples, entry
+    return examples, {"path": path, "documents": len(texts), "sha256": sha256, "label": "quality_label"}
 
 
 def read_labeled(path: str, label: str) -> tuple[list[LabeledText], dict[str, Any]]:
