@@ -49,6 +49,7 @@ from tamis.eval.quality import drop_overlap, load_labeled, roc_auc  # noqa: E402
 from tamis.filters import fasttext_model as fm  # noqa: E402
 from tamis.filters.registry import build  # noqa: E402
 from tamis.filters.text import DocView  # noqa: E402
+from tamis.io.side_files import jsonl_rows  # noqa: E402
 from tamis.schema import documents  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -64,9 +65,7 @@ FOLDS = 5
 def read_rows(path: str | Path) -> list[dict]:
     """A labeled file's rows (id, text, quality_label), validated; rows without an id get their line number."""
     texts, labels = load_labeled(path)
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        raw = [json.loads(line) for line in f if line.strip()]
+    raw = [row for _, row in jsonl_rows(str(path))]
     return [
         {"id": str(r.get("id", f"line:{i}")), "text": t, "quality_label": int(y)}
         for i, (r, t, y) in enumerate(zip(raw, texts, labels, strict=True))
