@@ -47,12 +47,19 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
-    from tamis.config import BenchmarkSet, DecontamConfig
-    from tamis.filters.decontam import build_index, decontaminate, load_items, merge_stats, report
+    from tamis.dedup.decontam import (
+        BenchmarkSet,
+        DecontamConfig,
+        build_index,
+        decontaminate,
+        load_items,
+        merge_stats,
+        report,
+    )
     from tamis.schema import documents
 
-    benches = [BenchmarkSet("gsm8k", str(DATA / "decontam" / "gsm8k_test.jsonl.gz")),
-               BenchmarkSet("humaneval", str(DATA / "decontam" / "humaneval.jsonl.gz"))]
+    benches = [BenchmarkSet(name="gsm8k", path=str(DATA / "decontam" / "gsm8k_test.jsonl.gz")),
+               BenchmarkSet(name="humaneval", path=str(DATA / "decontam" / "humaneval.jsonl.gz"))]
     cfg = DecontamConfig(enabled=True, benchmarks=benches)
     rows = [json.loads(line) for line in gzip.open(DATA / "web_pool" / "pool.jsonl.gz", "rt", encoding="utf-8")]
     gsm = load_items(benches[0])

@@ -32,7 +32,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -53,7 +52,7 @@ def load_webis():
 
 
 def clusters_from_pairs(candidates) -> dict[str, str]:
-    from tamis.filters.neardup import UnionFind
+    from tamis.dedup.neardup import UnionFind
 
     uf = UnionFind()
     for a, b in candidates:
@@ -99,7 +98,7 @@ def run_datatrove(docs, bands, rows):
 
 
 def run_tamis(docs, cfg):
-    from tamis.filters.neardup import near_duplicates
+    from tamis.dedup.neardup import near_duplicates
     from tamis.schema import documents
 
     batches = [
@@ -126,7 +125,7 @@ def prf(pairs, root_of):
 
 
 def peers(threshold: float, skip_datatrove: bool, rounds: int) -> dict:
-    from tamis.config import NearDupConfig
+    from tamis.dedup.neardup import NearDupConfig
 
     docs, pairs = load_webis()
     mb = sum(len(d["text"].encode()) for d in docs) / 1e6
@@ -152,7 +151,7 @@ def peers(threshold: float, skip_datatrove: bool, rounds: int) -> dict:
     out["speedup_vs_datasketch"] = round(out["tamis"]["mb_per_s"] / out["datasketch"]["mb_per_s"], 2)
 
     default, secs = timed(rounds, run_tamis, docs, NearDupConfig())
-    out["tamis_default"] = {"mb_per_s": round(mb / secs, 3), **prf(pairs, default), "config": asdict(NearDupConfig())}
+    out["tamis_default"] = {"mb_per_s": round(mb / secs, 3), **prf(pairs, default), "config": NearDupConfig().model_dump()}
     sweep = {}
     for t in np.round(np.arange(0.3, 0.91, 0.05), 2):
         root, _, _ = run_datasketch(docs, float(t), signatures=sigs)
@@ -234,8 +233,8 @@ def stage_run(path: str) -> dict:
     from apache_beam.options.pipeline_options import PipelineOptions
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-    from tamis.config import InputConfig, NearDupConfig
-    from tamis.io.readers import read_file
+    from tamis.dedup.neardup import NearDupConfig
+    from tamis.io.readers import InputConfig, read_file
     from tamis.pipelines.neardup import NearDup
     from tamis.pipelines.read import DROPPED
 
@@ -287,7 +286,7 @@ def _fresh_process(flag: str, path: Path, warm: Path, rounds: int = 1) -> dict:
 
 def scaling(sizes: list[float], rounds: int) -> dict:
     """Each size through the Beam stage (the fastest of `rounds` runs below SINGLE_RUN_MB) and through curate."""
-    from tamis.config import NearDupConfig
+    from tamis.dedup.neardup import NearDupConfig
 
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -329,7 +328,7 @@ def scaling(sizes: list[float], rounds: int) -> dict:
         out["curate_rss_mb_per_corpus_mb"] = round(rss, 3)
         curate_rates = [v["curate"]["mb_per_s"] for v in runs]
         out["curate_throughput_spread"] = round(max(curate_rates) / min(curate_rates) - 1, 3)
-    out["config"] = asdict(NearDupConfig())
+    out["config"] = NearDupConfig().model_dump()
     return out
 
 

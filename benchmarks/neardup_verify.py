@@ -20,11 +20,11 @@ import json
 import numpy as np
 from neardup import load_webis, run_datasketch  # the sibling benchmark (this folder is on sys.path)
 
+from tamis.dedup.bottomk import bottom_k, similarity
+from tamis.dedup.minhash import MinHasher, band_keys, choose_bands
+from tamis.dedup.neardup import UnionFind, candidate_pairs
+from tamis.dedup.shingles import Shingling, shingles
 from tamis.eval.neardup import score
-from tamis.filters.bottomk import bottom_k, similarity
-from tamis.filters.minhash import MinHasher, band_keys, choose_bands
-from tamis.filters.neardup import UnionFind, candidate_pairs
-from tamis.filters.shingles import Shingling, shingles
 
 THRESHOLDS = np.round(np.arange(0.575, 0.7001, 0.0125), 4)
 

@@ -30,8 +30,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tamis import config
+from tamis.dedup.exact import first_occurrences, text_hashes
 from tamis.filters.chain import apply_chain
-from tamis.filters.exact_dedup import first_occurrences, text_hashes
 from tamis.filters.normalize import normalize_batch
 from tamis.filters.registry import build
 from tamis.io.readers import expand, read_file

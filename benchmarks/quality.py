@@ -40,13 +40,14 @@ import json  # noqa: E402
 import platform  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from dataclasses import asdict, replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+from sklearn.metrics import roc_auc_score as roc_auc  # noqa: E402
 
-from tamis.eval.quality import drop_overlap, load_labeled, roc_auc  # noqa: E402
+from tamis.eval.quality import drop_overlap  # noqa: E402
 from tamis.filters import fasttext_model as fm  # noqa: E402
+from tamis.filters.fasttext_model import load_labeled  # noqa: E402
 from tamis.filters.registry import build  # noqa: E402
 from tamis.filters.text import DocView  # noqa: E402
 from tamis.io.side_files import jsonl_rows  # noqa: E402
@@ -93,7 +94,7 @@ def train_tamis(train: list[dict], vectors: dict, workdir: Path, seed: int = 0) 
     """`tamis quality train --labeled train` with the recipe's parameters, starting from `vectors`."""
     examples, entry = fm.read_judged(_write(workdir / "judged.jsonl", train))
     model = str(workdir / f"quality-{seed}.bin")
-    fm.train(examples, model, replace(RECIPE, seed=seed), [entry], vectors=vectors)
+    fm.train(examples, model, RECIPE.model_copy(update={"seed": seed}), [entry], vectors=vectors)
     return fm.load(model)
 
 
@@ -206,7 +207,7 @@ def run(labeled: str, shared: Path, seeds: list[int], simulate_splits: list[int]
         "accuracy_gopher": _acc(labels, keep),
         "gopher_kept_fraction": round(float(keep.mean()), 4),
         "tamis_recipe": {
-            "params": asdict(RECIPE),
+            "params": RECIPE.model_dump(),
             "vectors": {k: v for k, v in vectors.items() if k != "path"},
         },
         "simulated_holdout": simulated,

@@ -27,7 +27,7 @@ DATA = Path(os.environ.get("TAMIS_SHARED_DATA", Path(__file__).resolve().parents
 
 
 def sample_pool(n: int) -> list[dict]:
-    from tamis.filters.semdedup import sample_keys, sample_order
+    from tamis.dedup.semdedup import sample_keys, sample_order
 
     rows = [json.loads(line) for line in gzip.open(DATA / "web_pool" / "pool.jsonl.gz", "rt", encoding="utf-8")]
     ids = [r["id"] for r in rows]
@@ -35,7 +35,7 @@ def sample_pool(n: int) -> list[dict]:
 
 
 def dedup(vectors, rank, labels, eps):
-    from tamis.filters.semdedup import cluster_drops
+    from tamis.dedup.semdedup import cluster_drops
 
     out = []
     for c in np.unique(labels):
@@ -57,8 +57,7 @@ def main() -> None:
 
     import torch
 
-    from tamis.config import SemDedupConfig
-    from tamis.filters.semdedup import assign, embed, embedder, train_kmeans
+    from tamis.dedup.semdedup import SemDedupConfig, assign, embed, embedder, train_kmeans
 
     torch.set_num_threads(1)
     rows = sample_pool(args.docs)

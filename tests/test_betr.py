@@ -103,9 +103,9 @@ def test_betr_command_prints_spearman(corpus, embedder, tmp_path, capsys):
 
 def test_bad_parameters_and_inputs(tmp_path):
     with pytest.raises(ConfigError):
-        betr.BETRParams(positive_fraction=1.5).validate()
+        betr.BETRParams(positive_fraction=1.5)
     with pytest.raises(ConfigError):
-        betr.BETRParams(sample=3).validate()
+        betr.BETRParams(sample=3)
     with pytest.raises(InputError):
         betr.score_sample([], ["a doc"], embedder=None, top_k=3)
     sims = {"max": np.zeros(4), "mean_topk": np.zeros(4)}

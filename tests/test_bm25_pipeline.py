@@ -15,7 +15,7 @@ from bm25_fixtures import queries_from, real_corpus
 
 from tamis import cli
 from tamis.errors import InputError, IntegrityError
-from tamis.eval.metrics import ndcg_at_k, recall_at_k
+from tamis.eval.metrics import ranking
 from tamis.eval.retrieval import load_beir
 from tamis.indexes import bm25
 from tamis.retrievers.bm25 import BM25Retriever
@@ -114,15 +114,34 @@ def test_a_flipped_byte_in_each_file_of_a_beam_index_is_refused(built, tmp_path,
     assert code == IntegrityError.exit_code and "tamis: error:" in err
 
 
+def _run(ranked: list[str]) -> dict[str, float]:
+    return {d: float(len(ranked) - i) for i, d in enumerate(ranked)}  # best first
+
+
 def test_ndcg_and_recall_match_a_hand_computed_case():
     qrels = {"a": 2, "b": 1, "c": 0, "d": 1}
-    ranked = ["x", "b", "a", "c"]
+    run = {"q": _run(["x", "b", "a", "c"])}
     dcg = 1 / np.log2(3) + 2 / np.log2(4)  # b at rank 2, a at rank 3; c is judged not relevant
     ideal = 2 / np.log2(2) + 1 / np.log2(3) + 1 / np.log2(4)
-    assert ndcg_at_k(ranked, qrels, 10) == pytest.approx(dcg / ideal, abs=1e-12)
-    assert ndcg_at_k(ranked, qrels, 2) == pytest.approx((1 / np.log2(3)) / (2 + 1 / np.log2(3)), abs=1e-12)
-    assert recall_at_k(ranked, qrels, 100) == pytest.approx(2 / 3)
-    assert ndcg_at_k(ranked, {"c": 0}, 10) == 0.0
+    assert ranking(run, {"q": qrels}, 10, 100) == pytest.approx({"ndcg@10": dcg / ideal, "recall@100": 2 / 3})
+    assert ranking(run, {"q": qrels}, 2, 2)["ndcg@2"] == pytest.approx((1 / np.log2(3)) / (2 + 1 / np.log2(3)))
+    assert ranking(run, {"q": {"c": 0}}, 10, 100)["ndcg@10"] == 0.0
+    both = ranking(run, {"q": qrels, "missing": {"a": 1}}, 10, 100)  # a judged query without hits counts 0
+    assert both["ndcg@10"] == pytest.approx(dcg / ideal / 2)
+
+
+def test_ties_are_ordered_as_trec_eval_orders_them():
+    # trec_eval breaks score ties by document id, descending: "b" ranks above "a" whatever the list order
+    qrels = {"q": {"a": 1}}
+    assert ranking({"q": {"a": 1.0, "b": 1.0}}, qrels, 1, 1)["ndcg@1"] == 0.0
+    assert ranking({"q": {"b": 1.0, "a": 1.0}}, qrels, 1, 1)["ndcg@1"] == 0.0
+
+
+def _ndcg(retriever, data) -> float:
+    qids = list(data.queries)
+    ids, scores = retriever.search([data.queries[q] for q in qids], 100)
+    run = {q: dict(zip(i, s.tolist(), strict=True)) for q, i, s in zip(qids, ids, scores, strict=True)}
+    return ranking(run, {q: data.qrels[q] for q in qids})["ndcg@10"]
 
 
 def test_eval_retrieval_prints_the_fields_on_a_beir_folder(tmp_path):
@@ -134,9 +153,7 @@ def test_eval_retrieval_prints_the_fields_on_a_beir_folder(tmp_path):
     assert {"ndcg@10", "recall@100", "qps", "build_s", "index_bytes", "queries"} <= set(result)
     data = load_beir(BEIR_TINY)
     assert result["queries"] == 4 == len(data.queries)  # q5 has no judgment
-    ranked = BM25Retriever(bm25.build(data.corpus)).search(list(data.queries.values()), 100)[0]
-    ndcg = np.mean([ndcg_at_k(r, data.qrels[q], 10) for q, r in zip(data.queries, ranked, strict=True)])
-    assert result["ndcg@10"] == pytest.approx(ndcg) and 0 < result["recall@100"] <= 1
+    assert result["ndcg@10"] == pytest.approx(_ndcg(BM25Retriever(bm25.build(data.corpus)), data)) and 0 < result["recall@100"] <= 1
     assert result["qps"] > 0 and result["index_bytes"] > 0
 
 
@@ -160,8 +177,7 @@ def test_eval_retrieval_applies_the_index_config(tmp_path):
     data = load_beir(BEIR_TINY)
     retriever = BM25Retriever(bm25.build(data.corpus, bm25.load_config(str(config))))
     assert retriever.index.config.variant == "okapi" and retriever.analyzer.config.stemmer == "none"
-    ranked = retriever.search(list(data.queries.values()), 100)[0]
-    ndcg = np.mean([ndcg_at_k(r, data.qrels[q], 10) for q, r in zip(data.queries, ranked, strict=True)])
+    ndcg = _ndcg(retriever, data)
     default = run_cli("eval", "retrieval", "--beir", BEIR_TINY, "--json")[1]
     assert json.loads(out)["ndcg@10"] == pytest.approx(ndcg) != json.loads(default)["ndcg@10"]
     bad = tmp_path / "bad.yaml"

@@ -5,10 +5,9 @@ import random
 import numpy as np
 import pytest
 
-from tamis.config import NearDupConfig
+from tamis.dedup.bottomk import bottom_k, similarity
+from tamis.dedup.neardup import NearDupConfig, Signer
 from tamis.errors import ConfigError
-from tamis.filters.bottomk import bottom_k, similarity
-from tamis.filters.neardup import Signer
 
 
 def sets_sharing(n: int, shared: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -65,4 +64,4 @@ def test_evidence_stays_within_four_k_bytes_whatever_the_length():
 def test_verification_settings_are_validated():
     for bad in (dict(verify_k=-1), dict(verify_k=100_000), dict(verify_ngram=-2)):
         with pytest.raises(ConfigError, match="verify_"):
-            NearDupConfig(**bad).validate()
+            NearDupConfig(**bad)

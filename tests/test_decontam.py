@@ -8,10 +8,17 @@ import pyarrow.parquet as pq
 import pytest
 
 from tamis import cli, config
-from tamis.config import BenchmarkSet, DecontamConfig
+from tamis.dedup.decontam import (
+    BenchmarkSet,
+    DecontamConfig,
+    build_index,
+    decontaminate,
+    merge_stats,
+    report,
+    shingling,
+)
+from tamis.dedup.shingles import code_points, words
 from tamis.errors import InputError
-from tamis.filters.decontam import build_index, decontaminate, merge_stats, report, shingling
-from tamis.filters.shingles import code_points, words
 from tamis.pipelines import curate
 from tamis.schema import documents
 
@@ -42,8 +49,8 @@ def web(shared_data):
 
 
 def make_cfg(bench_dir, **over) -> DecontamConfig:
-    benchmarks = [BenchmarkSet("gsm8k", str(bench_dir / "gsm8k_test.jsonl.gz")),
-                  BenchmarkSet("humaneval", str(bench_dir / "humaneval.jsonl.gz"))]
+    benchmarks = [BenchmarkSet(name="gsm8k", path=str(bench_dir / "gsm8k_test.jsonl.gz")),
+                  BenchmarkSet(name="humaneval", path=str(bench_dir / "humaneval.jsonl.gz"))]
     return DecontamConfig(enabled=True, benchmarks=benchmarks, **over)
 
 
@@ -130,7 +137,7 @@ def test_parquet_benchmark_with_joined_fields(tmp_path, web):
     answer = "The committee finally agreed that the bridge over the northern river should be rebuilt in stone by spring"
     pq.write_table(pa.table({"qid": ["q1", "q2"], "question": ["Who decided?", "When?"], "answer": [answer, "Soon."]}),
                    path)
-    cfg = DecontamConfig(enabled=True, benchmarks=[BenchmarkSet("qa", str(path), ["question", "answer"], "qid")])
+    cfg = DecontamConfig(enabled=True, benchmarks=[BenchmarkSet(name="qa", path=str(path), text_fields=["question", "answer"], id_field="qid")])
     index = build_index(cfg)
     assert index.sizes == {"qa": 2} and index.short == {"qa": 1}
     r = decontaminate(documents([{"id": "d", "text": "".join(plant(web[0]["text"], answer))}]), index, "drop", 0.5)
@@ -146,7 +153,7 @@ def test_stats_merge_across_batches():
 
 def test_bad_benchmarks_are_refused_with_a_clear_error(tmp_path, bench_dir):
     def index_of(path, **kw):
-        return build_index(DecontamConfig(enabled=True, benchmarks=[BenchmarkSet("b", str(path), **kw)]))
+        return build_index(DecontamConfig(enabled=True, benchmarks=[BenchmarkSet(name="b", path=str(path), **kw)]))
 
     with pytest.raises(InputError, match="does not exist"):
         index_of(tmp_path / "missing.jsonl")

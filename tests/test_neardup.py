@@ -2,7 +2,6 @@
 
 import json
 import random
-from dataclasses import replace
 from string import ascii_lowercase
 
 import numpy as np
@@ -10,12 +9,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from tamis import cli
-from tamis.config import NearDupConfig
+from tamis.dedup.minhash import MinHasher, choose_bands, collision_probability, estimate
+from tamis.dedup.neardup import NearDupConfig, candidate_pairs, near_duplicates
+from tamis.dedup.shingles import Shingling, shingles
 from tamis.errors import ConfigError, InputError
 from tamis.eval.neardup import score
-from tamis.filters.minhash import MinHasher, choose_bands, collision_probability, estimate
-from tamis.filters.neardup import candidate_pairs, near_duplicates
-from tamis.filters.shingles import Shingling, shingles
 from tamis.pipelines import curate
 from tamis.schema import documents
 from tests.test_pipeline import make_cfg, write_jsonl
@@ -110,7 +108,7 @@ def test_keep_rule_is_deterministic_whatever_the_order(keep, kept):
     rows[1]["text"] += " zzzzzzzz yyyyyyyy"  # c is the longest
     for r, s in zip(rows, (0.9, 0.5, 0.1), strict=True):
         r["meta"] = json.dumps({"quality": s})  # b has the highest score
-    cfg = replace(CHAIN, keep=keep, score_column="quality")
+    cfg = CHAIN.model_copy(update={"keep": keep, "score_column": "quality"})
     results = [near_duplicates(batches(order, size), cfg) for order in (rows, rows[::-1]) for size in (1, 3)]
     assert all(r == results[0] for r in results)
     assert set(results[0].values()) == {kept} and len(results[0]) == 2
@@ -118,11 +116,11 @@ def test_keep_rule_is_deterministic_whatever_the_order(keep, kept):
 
 def test_bad_settings_and_inputs_are_refused():
     with pytest.raises(ConfigError):
-        NearDupConfig(keep="score").validate()
+        NearDupConfig(keep="score")
     with pytest.raises(ConfigError):
-        NearDupConfig(bands=4).validate()
+        NearDupConfig(bands=4)
     with pytest.raises(ConfigError):
-        NearDupConfig(bands=20, rows=10).validate()  # 200 > num_perm
+        NearDupConfig(bands=20, rows=10)  # 200 > num_perm
     with pytest.raises(InputError):
         near_duplicates(batches(chain()), NearDupConfig(keep="score", score_column="missing"))
 

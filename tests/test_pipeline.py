@@ -141,7 +141,7 @@ def test_missing_input_and_bad_config_fail_before_any_work(tmp_path):
     assert not (tmp_path / "run").exists()
     with pytest.raises(ConfigError, match="no parameter 'bogus'"):
         make_cfg(tmp_path, tmp_path / "run", bogus=1)
-    with pytest.raises(ConfigError, match="'batch_size' parameter .* must be int"):
+    with pytest.raises(ConfigError, match="'batch_size' parameter of config.runner must be a valid integer"):
         make_cfg(tmp_path, tmp_path / "run", runner={"batch_size": "big"})
 
 
@@ -190,7 +190,7 @@ def test_line_dedup_cuts_repeated_lines_from_later_documents(tmp_path):
 
 
 def test_exact_dedup_pure_functions():
-    from tamis.filters.exact_dedup import first_occurrences, remove_units, text_hashes, unit_hashes
+    from tamis.dedup.exact import first_occurrences, remove_units, text_hashes, unit_hashes
 
     h = text_hashes(["a", "b", "a", "c", "b", "a"])
     dup, kept = first_occurrences(h, ["5", "1", "3", "2", "0", "4"])

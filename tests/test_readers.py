@@ -6,9 +6,8 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from tamis.config import InputConfig
 from tamis.errors import ConfigError, InputError
-from tamis.io.readers import detect_format, expand, read_all
+from tamis.io.readers import InputConfig, detect_format, expand, read_all
 
 DOCS = [{"id": f"d{i}", "text": f"document number {i}", "url": f"https://example.org/{i}"} for i in range(5)]
 

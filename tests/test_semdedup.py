@@ -8,9 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from tamis import config
-from tamis.config import SemDedupConfig
+from tamis.dedup.semdedup import SemDedupConfig, cluster_drops, embedder, semantic_duplicates
 from tamis.errors import ConfigError
-from tamis.filters.semdedup import cluster_drops, embedder, semantic_duplicates
 from tamis.pipelines import curate
 from tamis.schema import documents
 

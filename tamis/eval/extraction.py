@@ -6,19 +6,15 @@ and the HTML files it names (gzipped if they end in .gz), as in
 `../shared/data/curation/extraction/`. Scores are defined in tamis.eval.metrics.
 """
 
-import argparse
 import gzip
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from tamis.errors import InputError
 from tamis.eval.metrics import mean_prf, token_prf
-from tamis.io.html import DEFAULT, EXTRACTORS, extract
+from tamis.io.html import DEFAULT, extract
 from tamis.io.side_files import jsonl_rows
-
-HELP = "score an HTML→text extractor against ground-truth article text"
 
 
 @dataclass(frozen=True)
@@ -85,25 +81,3 @@ def evaluate(directory: str | Path, extractor: str = DEFAULT) -> dict:
     pages = load_set(directory)
     texts, seconds = extract_all(pages, extractor)
     return score(pages, texts, extractor, seconds)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--set", required=True, metavar="DIR", help="folder with ground_truth.jsonl and the HTML it names"
-    )
-    parser.add_argument("--extractor", default=DEFAULT, choices=sorted(EXTRACTORS), help=f"default: {DEFAULT}")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-
-
-def run(args: argparse.Namespace) -> int:
-    result = evaluate(args.set, args.extractor)
-    if args.json:
-        print(json.dumps(result))
-        return 0
-    print(f"{'extractor':<20} {'pages':>5} {'F1':>6} {'P':>6} {'R':>6} {'pages/s':>8} {'empty':>5}")
-    r = result
-    print(
-        f"{r['extractor']:<20} {r['pages']:>5} {r['f1']:>6.3f} {r['precision']:>6.3f} {r['recall']:>6.3f} "
-        f"{r['pages_per_s']:>8} {r['empty']:>5}"
-    )
-    return 0

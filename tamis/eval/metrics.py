@@ -9,7 +9,6 @@ fn = |truth| - tp. A set's score is the mean over pages of the per-page
 precision, recall and F1 (each page weighs the same whatever its length).
 """
 
-import math
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -59,19 +58,24 @@ def mean_prf(scores: Iterable[PRF]) -> PRF:
     )
 
 
-# Ranking metrics, computed as pytrec_eval / trec_eval do: gain = the judged relevance (unjudged and rel <= 0 count 0),
-# discount log2(rank + 1), the ideal DCG from the query's judgments. `ranked` is one query's ids, best first.
+def ranking(
+    run: dict[str, dict[str, float]], qrels: dict[str, dict[str, int]], k_ndcg: int = 10, k_recall: int = 100
+) -> dict[str, float]:
+    """Mean nDCG@k_ndcg and recall@k_recall over the judged queries of `qrels`, by pytrec_eval (trec_eval's code).
 
+    `run` maps a query id to {document id: score}. Ties are ordered as
+    trec_eval orders them (by document id), so figures equal trec_eval's. A
+    judged query missing from `run` (or with no hits) counts 0.
+    """
+    import pytrec_eval
 
-def ndcg_at_k(ranked: list[str], qrels: dict[str, int], k: int) -> float:
-    """nDCG@k of one ranking (trec_eval's ndcg_cut_k); 0.0 for a query with no relevant document."""
-    dcg = sum(max(qrels.get(d, 0), 0) / math.log2(i + 2) for i, d in enumerate(ranked[:k]))
-    ideal = sorted((r for r in qrels.values() if r > 0), reverse=True)[:k]
-    idcg = sum(r / math.log2(i + 2) for i, r in enumerate(ideal))
-    return dcg / idcg if idcg > 0 else 0.0
-
-
-def recall_at_k(ranked: list[str], qrels: dict[str, int], k: int) -> float:
-    """Share of the query's relevant documents found in the top k (trec_eval's recall_k)."""
-    relevant = {d for d, r in qrels.items() if r > 0}
-    return len(relevant.intersection(ranked[:k])) / len(relevant) if relevant else 0.0
+    measures = {f"ndcg_cut.{k_ndcg}", f"recall.{k_recall}"}
+    judged = {q: r for q, r in qrels.items() if q in run}
+    per_query = pytrec_eval.RelevanceEvaluator(judged, measures).evaluate(
+        {q: {d: float(s) for d, s in hits.items()} for q, hits in run.items() if q in judged and hits}
+    )
+    n = len(qrels)
+    return {
+        f"ndcg@{k_ndcg}": sum(v[f"ndcg_cut_{k_ndcg}"] for v in per_query.values()) / n if n else 0.0,
+        f"recall@{k_recall}": sum(v[f"recall_{k_recall}"] for v in per_query.values()) / n if n else 0.0,
+    }

@@ -6,15 +6,11 @@ only judged pairs count. Throughput is text megabytes (UTF-8) over the
 seconds the stage takes on the loaded documents (reading excluded).
 """
 
-import argparse
-import json
 import time
 from typing import Any
 
 from tamis.errors import InputError
 from tamis.io.side_files import jsonl_rows
-
-HELP = "score near-duplicate detection (MinHash LSH) against judged document pairs"
 
 
 def load_pairs(path: str) -> list[tuple[str, str, int]]:
@@ -31,8 +27,9 @@ def load_pairs(path: str) -> list[tuple[str, str, int]]:
 def load_config(path: str | None, overrides: dict[str, Any]):
     """NearDupConfig from a YAML file (its `near_dedup` section, or the fields at top level) plus overrides."""
 
-    from tamis.config import NearDupConfig, read_yaml
-    from tamis.filters.registry import from_dict
+    from tamis.dedup.neardup import NearDupConfig
+    from tamis.io.side_files import read_yaml
+    from tamis.validation import parse
 
     raw: dict[str, Any] = {}
     if path:
@@ -40,7 +37,7 @@ def load_config(path: str | None, overrides: dict[str, Any]):
         raw = dict(loaded.get("near_dedup", loaded))
     raw.pop("enabled", None)
     raw.update({k: v for k, v in overrides.items() if v is not None})
-    return from_dict(NearDupConfig, {"enabled": True, **raw}, owner="near_dedup")
+    return parse(NearDupConfig, {"enabled": True, **raw}, owner="near_dedup")
 
 
 def score(pairs: list[tuple[str, str, int]], dup_of: dict[str, str]) -> dict[str, float]:
@@ -59,11 +56,10 @@ def score(pairs: list[tuple[str, str, int]], dup_of: dict[str, str]) -> dict[str
 def evaluate(docs_path: str, pairs_path: str, cfg) -> dict[str, Any]:
     import pyarrow.compute as pc
 
-    from tamis.config import InputConfig
-    from tamis.filters.neardup import lsh_params, near_duplicates
-    from tamis.io.readers import read_file
+    from tamis.dedup.neardup import lsh_params, near_duplicates
+    from tamis.io.readers import InputConfig, read_file
 
-    batches = [b for kind, b in read_file(docs_path, InputConfig(docs_path), 1000) if kind == "docs"]
+    batches = [b for kind, b in read_file(docs_path, InputConfig(path=docs_path), 1000) if kind == "docs"]
     if not batches:
         raise InputError(f"No documents in {docs_path}.")
     pairs = load_pairs(pairs_path)
@@ -85,24 +81,3 @@ def evaluate(docs_path: str, pairs_path: str, cfg) -> dict[str, Any]:
         "rows": lsh.rows,
         "config": {k: v for k, v in vars(cfg).items() if k != "enabled"},
     }
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--docs", required=True, help="documents, JSONL[.gz] or Parquet with id and text")
-    parser.add_argument("--pairs", required=True, help="judged pairs, JSONL with a, b, label")
-    parser.add_argument("--threshold", type=float, help="Jaccard threshold (default: the config's, 0.625)")
-    parser.add_argument("--config", help="YAML with near_dedup settings (a curate config or the fields alone)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-
-
-def run(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config, {"threshold": args.threshold})
-    result = evaluate(args.docs, args.pairs, cfg)
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print(
-            f"P {result['precision']:.3f}  R {result['recall']:.3f}  F1 {result['f1']:.3f}  "
-            f"({result['pairs']} pairs, {result['docs']} docs, {result['mb']:.1f} MB at {result['mb_per_s']:.1f} MB/s)"
-        )
-    return 0

@@ -6,34 +6,8 @@ high-quality prediction; AUC needs no threshold, so it is the fairer number
 for a classifier trained on other data than the labels.
 """
 
-import argparse
-import json
-from pathlib import Path
-
-import numpy as np
-
-from tamis.errors import InputError
-from tamis.io.side_files import jsonl_rows
-
-HELP = "ROC AUC and accuracy of a fastText quality model on documents with a quality_label"
 
 
-def load_labeled(path: str | Path) -> tuple[list[str], np.ndarray]:
-    """Texts and 0/1 labels; a line without text or a 0/1 `quality_label` is an InputError."""
-    hint = "each line needs a JSON object with 'text' and 'quality_label' (0 or 1)"
-    texts, labels = [], []
-    for n, row in jsonl_rows(path, "Labeled file ", hint):
-        try:
-            text, label = row["text"], row["quality_label"]
-        except KeyError as e:
-            raise InputError(f"{path}:{n}: not a labeled document (KeyError: {e})", hint=hint) from e
-        if not isinstance(text, str) or label not in (0, 1) or isinstance(label, bool):
-            raise InputError(f"{path}:{n}: 'text' must be a string and 'quality_label' 0 or 1; got {label!r}")
-        texts.append(text)
-        labels.append(label)
-    if not texts or len(set(labels)) < 2:
-        raise InputError(f"{path} needs documents of both labels (0 and 1) to measure AUC")
-    return texts, np.array(labels, dtype=np.int64)
 
 
 def drop_overlap(rows: list[dict], ids: set[str], texts: list[str]) -> tuple[list[dict], int]:
@@ -49,21 +23,12 @@ def drop_overlap(rows: list[dict], ids: set[str], texts: list[str]) -> tuple[lis
     return kept, len(rows) - len(kept)
 
 
-def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Probability that a random positive outscores a random negative (ties count half)."""
-    from scipy.stats import rankdata
-
-    labels = np.asarray(labels)
-    ranks = rankdata(scores)
-    pos = labels == 1
-    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
-    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
 def evaluate(model: str, labeled: str, positive_label: str = "hq") -> dict:
+    from sklearn.metrics import roc_auc_score
+
     from tamis.filters import fasttext_model
 
-    texts, labels = load_labeled(labeled)
+    texts, labels = fasttext_model.load_labeled(labeled)
     clf = fasttext_model.load(model, positive_label)
     p = clf.proba(texts)
     return {
@@ -72,22 +37,6 @@ def evaluate(model: str, labeled: str, positive_label: str = "hq") -> dict:
         "labeled": str(labeled),
         "n": len(texts),
         "positives": int(labels.sum()),
-        "auc": round(roc_auc(labels, p), 4),
+        "auc": round(float(roc_auc_score(labels, p)), 4),
         "accuracy": round(float(((p >= 0.5) == (labels == 1)).mean()), 4),
     }
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="fastText model written by `tamis quality train`")
-    parser.add_argument("--labeled", required=True, help="JSONL with text and quality_label (0/1)")
-    parser.add_argument("--positive-label", default="hq", help="the model's high-quality label (default hq)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-
-
-def run(args: argparse.Namespace) -> int:
-    result = evaluate(args.model, args.labeled, args.positive_label)
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print(f"n={result['n']} auc={result['auc']:.4f} accuracy={result['accuracy']:.4f}")
-    return 0

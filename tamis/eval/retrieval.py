@@ -4,13 +4,11 @@ A BEIR folder holds `corpus.jsonl` (`_id`, `title`, `text`), `queries.jsonl`
 (`_id`, `text`) and `qrels/<split>.tsv` (query-id, corpus-id, score, with a
 header). A document is indexed as its title and text joined by a space, as
 BEIR's own BM25 baselines do. Every judged query is asked; nDCG@10 and
-recall@100 (tamis.eval.metrics, pytrec_eval-compatible) are averaged over them.
+recall@100 (pytrec_eval, through tamis.eval.metrics) are averaged over them.
 QPS is measured one query at a time for the top 10, on one core, repeated over
 the query set for at least `--min-time` seconds.
 """
 
-import argparse
-import json
 import logging
 import os
 import time
@@ -21,14 +19,12 @@ from typing import Any
 
 import pyarrow as pa
 
-from tamis.errors import ConfigError, InputError
-from tamis.eval.metrics import ndcg_at_k, recall_at_k
+from tamis.errors import InputError
+from tamis.eval.metrics import ranking
 from tamis.io.side_files import jsonl_rows
 from tamis.retrievers.base import Retriever
 
 log = logging.getLogger(__name__)
-
-HELP = "retrieval quality and speed on a BEIR-format folder (nDCG@10, recall@100, QPS)"
 
 
 @dataclass
@@ -72,44 +68,42 @@ def load_beir(directory: str | Path, split: str = "test") -> BeirSet:
     return BeirSet(corpus, queries, qrels)
 
 
-def _bm25(corpus: pa.Table, args: argparse.Namespace) -> tuple[Retriever, dict[str, Any]]:
-    """Load the index at --index if it is finished there, else build it (saving it to --index when given)."""
+def _bm25(corpus: pa.Table, index_dir: str | None, index_config: str | None) -> tuple[Retriever, dict[str, Any]]:
+    """Load the index at `index_dir` if it is finished there, else build it (saving it there when given)."""
     import tempfile
 
     from tamis.indexes import bm25
     from tamis.retrievers.bm25 import BM25Retriever
 
-    if args.index and os.path.exists(os.path.join(args.index, "manifest.json")):
+    if index_dir and os.path.exists(os.path.join(index_dir, "manifest.json")):
         start = time.perf_counter()
-        index = bm25.load(args.index)
+        index = bm25.load(index_dir)
         return BM25Retriever(index), {
             "load_s": time.perf_counter() - start,
-            "index_bytes": bm25.index_bytes(args.index),
+            "index_bytes": bm25.index_bytes(index_dir),
         }
-    config = bm25.load_config(args.index_config)
+    config = bm25.load_config(index_config)
     start = time.perf_counter()
     index = bm25.build(corpus, config)
     build_s = time.perf_counter() - start
     with tempfile.TemporaryDirectory(prefix="tamis-bm25-") as tmp:
-        root = args.index or tmp
+        root = index_dir or tmp
         start = time.perf_counter()
         bm25.save(index, root)
         info = {"build_s": build_s, "save_s": time.perf_counter() - start, "index_bytes": bm25.index_bytes(root)}
     return BM25Retriever(index), info
 
 
-# name -> builder(corpus, args) -> (retriever, info); a dense retriever adds its entry here.
-BUILDERS: dict[str, Callable[[pa.Table, argparse.Namespace], tuple[Retriever, dict[str, Any]]]] = {"bm25": _bm25}
+# name -> builder(corpus, index folder, index config YAML) -> (retriever, info); a dense retriever adds its entry here.
+BUILDERS: dict[str, Callable[[pa.Table, str | None, str | None], tuple[Retriever, dict[str, Any]]]] = {"bm25": _bm25}
 
 
 def quality(retriever: Retriever, data: BeirSet, k_ndcg: int = 10, k_recall: int = 100) -> dict[str, float]:
+    """nDCG@k_ndcg and recall@k_recall of the retriever's top max(k) over every judged query (pytrec_eval)."""
     qids = list(data.queries)
-    ids, _ = retriever.search([data.queries[q] for q in qids], k=max(k_ndcg, k_recall))
-    n = len(qids)
-    return {
-        f"ndcg@{k_ndcg}": sum(ndcg_at_k(r, data.qrels[q], k_ndcg) for q, r in zip(qids, ids, strict=True)) / n,
-        f"recall@{k_recall}": sum(recall_at_k(r, data.qrels[q], k_recall) for q, r in zip(qids, ids, strict=True)) / n,
-    }
+    ids, scores = retriever.search([data.queries[q] for q in qids], k=max(k_ndcg, k_recall))
+    run = {q: dict(zip(i, map(float, s), strict=True)) for q, i, s in zip(qids, ids, scores, strict=True)}
+    return ranking(run, {q: data.qrels[q] for q in qids}, k_ndcg, k_recall)
 
 
 def qps(search_one: Callable[[str], Any], queries: list[str], min_time: float = 1.0) -> float:
@@ -129,29 +123,3 @@ def evaluate(data: BeirSet, retriever: Retriever, info: dict[str, Any], min_time
     texts = list(data.queries.values())
     result["qps"] = qps(lambda q: retriever.search([q], k=10), texts, min_time)
     return {**result, **info, "queries": len(texts), "docs": data.corpus.num_rows}
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--beir", required=True, help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv")
-    parser.add_argument("--split", default="test", help="qrels split (default: test)")
-    parser.add_argument("--retriever", default="bm25", help=f"one of {', '.join(BUILDERS)} (default: bm25)")
-    parser.add_argument("--index-config", help="YAML with the index parameters (default: built-in defaults)")
-    parser.add_argument("--index", help="index folder: loaded if finished there, else built and saved there")
-    parser.add_argument("--min-time", type=float, default=1.0, help="seconds of query timing (default: 1)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-
-
-def run(args: argparse.Namespace) -> int:
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, "1")
-    if args.retriever not in BUILDERS:
-        raise ConfigError(f"The '--retriever' option must be one of {list(BUILDERS)}. Got {args.retriever!r} instead.")
-    data = load_beir(args.beir, args.split)
-    retriever, info = BUILDERS[args.retriever](data.corpus, args)
-    result = {"retriever": args.retriever, **evaluate(data, retriever, info, args.min_time)}
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:>12}  {value:.4f}" if isinstance(value, float) else f"{key:>12}  {value}")
-    return 0

@@ -1,21 +1,21 @@
 """The component contract: a scorer maps a batch to score columns; a filter adds a keep rule.
 
-Components are small classes whose constructor only stores keyword parameters
-(as in scikit-learn), so a config can build them, a manifest can record them
+Components are small pydantic models (tamis.validation.Params) whose constructor
+only stores and checks keyword parameters (as in scikit-learn), so a config can build them, a manifest can record them
 and a test suite can check all of them the same way. Each has a stable,
 versioned name (`gopher_quality@1`) recorded in manifests.
 """
 
-import dataclasses
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 import numpy as np
 
 from tamis.filters.text import DocView
+from tamis.validation import Params
 
 
-class Scorer(ABC):
+class Scorer(Params, ABC):
     """Adds columns named `<name>.<field>`; pure: same batch in, same columns out."""
 
     name: ClassVar[str]
@@ -26,7 +26,7 @@ class Scorer(ABC):
         return f"{cls.name}@{cls.version}"
 
     def params(self) -> dict[str, Any]:
-        return dataclasses.asdict(self) if dataclasses.is_dataclass(self) else {}
+        return self.model_dump()
 
     def col(self, field: str) -> str:
         return f"{self.name}.{field}"

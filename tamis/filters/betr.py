@@ -11,19 +11,20 @@ follows the embedding one (Spearman).
 
 import hashlib
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Literal
 
 import numpy as np
+from pydantic import Field
 
 from tamis.errors import ConfigError, InputError
 from tamis.filters import fasttext_model as fm
+from tamis.validation import Params
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class BETRParams:
+class BETRParams(Params):
     sample: int = 3000  # documents embedded
     top_k: int = 10  # benchmark neighbours averaged in `mean_topk`
     target: Literal["mean_topk", "max"] = "mean_topk"  # the similarity the classifier learns to rank by
@@ -32,11 +33,10 @@ class BETRParams:
     seed: int = 0
     # 20 passes at lr 0.5 and character 3-6-grams: at 0.1 / 5 passes / words only the model barely
     # ranked (held-out Spearman 0.01 vs 0.57 on 3,000 web pool documents against GSM8K)
-    fasttext: fm.FastTextParams = field(
-        default_factory=lambda: fm.FastTextParams(balance=False, epoch=20, lr=0.5, minn=3, maxn=6)
+    fasttext: fm.FastTextParams = Field(default_factory=lambda: fm.FastTextParams(balance=False, epoch=20, lr=0.5, minn=3, maxn=6)
     )
 
-    def validate(self) -> None:
+    def check(self) -> None:
         if self.sample < 10:
             raise ConfigError(f"The 'sample' parameter of betr must be >= 10. Got {self.sample} instead.")
         if self.top_k < 1:
@@ -46,7 +46,7 @@ class BETRParams:
                 raise ConfigError(
                     f"The {name!r} parameter of betr must be in (0, 1). Got {getattr(self, name)} instead."
                 )
-        self.fasttext.validate()
+        self.fasttext.check()
 
 
 def _unit(seed: int, doc_id: str, salt: str) -> float:
@@ -107,8 +107,7 @@ def fit_and_check(
 ) -> dict:
     """Label the top of the training part, train fastText to `out`, and rank the held-out part with it."""
     from scipy.stats import spearmanr
-
-    from tamis.eval.quality import roc_auc
+    from sklearn.metrics import roc_auc_score
 
     score = sims[params.target]
     heldout = np.array([_unit(params.seed, i, "heldout") < params.heldout_fraction for i in ids])
@@ -124,7 +123,7 @@ def fit_and_check(
         "labels": f"BETR: top {params.positive_fraction:g} of the training sample by {params.target} cosine "
         f"to the benchmark examples are {fm.POSITIVE}, the rest {fm.NEGATIVE}",
         **method,
-        "betr": {k: v for k, v in asdict(params).items() if k != "fasttext"},
+        "betr": params.model_dump(exclude={"fasttext"}),
         "sampled": len(ids),
         "trained_on": len(train_idx),
     }
@@ -143,7 +142,7 @@ def fit_and_check(
         "spearman": round(float(spearmanr(proba, score[held]).statistic), 4),
         "spearman_max": round(float(spearmanr(proba, sims["max"][held]).statistic), 4),
         "spearman_mean_topk": round(float(spearmanr(proba, sims["mean_topk"][held]).statistic), 4),
-        "auc_top": round(roc_auc(held_top.astype(int), proba), 4) if 0 < held_top.sum() < len(held) else None,
+        "auc_top": round(float(roc_auc_score(held_top.astype(int), proba)), 4) if 0 < held_top.sum() < len(held) else None,
     }
 
 
@@ -162,7 +161,7 @@ def run_betr(
     `scores_out` keeps the sample's embedding scores (Parquet: id, max, mean_topk), the
     expensive part, so the classifier can be retrained without embedding again.
     """
-    params.validate()
+    params.check()
     if len(doc_texts) < 10:
         raise InputError(f"BETR needs at least 10 documents to sample; got {len(doc_texts)}")
     idx = sample_ids(doc_ids, params.sample, params.seed)

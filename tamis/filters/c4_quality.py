@@ -33,7 +33,6 @@ words to find the longest.
 Agreement with datatrove, and the classes of disagreement, are in docs/filters.md.
 """
 
-from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -69,7 +68,6 @@ def _first_line(segments: Segments, flagged: np.ndarray) -> np.ndarray:
 
 
 @register
-@dataclass
 class C4Quality(Filter):
     """Removes lines by C4's rules and rewrites the text; drops pages by lorem ipsum, curly bracket, sentences."""
 
@@ -84,7 +82,7 @@ class C4Quality(Filter):
     filter_curly_bracket: bool = True
     filter_policy: bool = True
 
-    def validate(self) -> None:
+    def check(self) -> None:
         for key in ("min_num_sentences", "min_words_per_line", "max_word_length"):
             if getattr(self, key) < -1:
                 raise ConfigError(

@@ -8,7 +8,6 @@ their banner (`// Code generated ... DO NOT EDIT.` is Go's convention,
 
 import posixpath
 import re
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -42,14 +41,13 @@ def is_generated(path: str, text: str, head_lines: int = 20) -> bool:
 
 
 @register
-@dataclass
 class CodeAutogen(Filter):
     """Adds `code_autogen.generated` (bool); the rule drops generated files with reason `code_autogen`."""
 
     name = "code_autogen"
     head_lines: int = 20
 
-    def validate(self) -> None:
+    def check(self) -> None:
         if self.head_lines < 1:
             raise ConfigError(
                 f"The 'head_lines' parameter of code_autogen must be >= 1. Got {self.head_lines} instead."

@@ -9,7 +9,6 @@ falls back to its `#!` line. Other code scorers share the result through
 import json
 import posixpath
 import re
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -87,7 +86,6 @@ def languages(docs: DocView) -> list[tuple[str, str]]:
 
 
 @register
-@dataclass
 class CodeLanguage(Scorer):
     """Adds `code_lang.lang` (e.g. "Python"; "" when unknown) and `code_lang.by` (extension/filename/shebang)."""
 

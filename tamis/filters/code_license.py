@@ -8,7 +8,6 @@ notice phrase in `NOTICES` (order matters: LGPL before GPL, BSD-3 before BSD-2).
 
 import posixpath
 import re
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -80,7 +79,6 @@ def head_of(text: str, lines: int, max_chars: int = 16384) -> str:
 
 
 @register
-@dataclass
 class CodeLicense(Scorer):
     """Adds `code_license.spdx` ("" when none found) and `code_license.where` ("header" | "license_file" | "")."""
 
@@ -88,7 +86,7 @@ class CodeLicense(Scorer):
     header_lines: int = 40  # where a header notice may sit; LICENSE files are read whole (up to max_chars)
     max_chars: int = 65536
 
-    def validate(self) -> None:
+    def check(self) -> None:
         if self.header_lines < 1 or self.max_chars < 1:
             raise ConfigError(
                 f"The 'header_lines' and 'max_chars' parameters of code_license must be >= 1. "

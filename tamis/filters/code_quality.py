@@ -14,7 +14,6 @@ is linear in the text whatever it holds.
 """
 
 import re
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -85,7 +84,6 @@ def line_stats(text: str) -> tuple[float, int, float]:
 
 
 @register
-@dataclass
 class StarCoderCode(Filter):
     """Adds avg_line_length, max_line_length, alnum_fraction, comment_fraction; drops by the thresholds."""
 
@@ -96,7 +94,7 @@ class StarCoderCode(Filter):
     min_comment_fraction: float = 0.0  # SantaCoder: 0.01
     max_comment_fraction: float = 0.8
 
-    def validate(self) -> None:
+    def check(self) -> None:
         for key in ("min_alnum_fraction", "min_comment_fraction", "max_comment_fraction"):
             if not 0.0 <= getattr(self, key) <= 1.0:
                 raise ConfigError(

@@ -10,7 +10,6 @@ bounded repeats and no nested quantifiers, so a scan stays linear on any input.
 """
 
 import re
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -79,7 +78,6 @@ def redact_secrets(text: str) -> tuple[str, int]:
 
 
 @register
-@dataclass
 class CodeSecrets(Scorer):
     """Adds `code_secrets.text` (the redacted text, applied in place by the chain) and `code_secrets.count`."""
 

@@ -1,9 +1,9 @@
 """The `dsir` scorer: log importance weight of each document under a fitted DSIR model (tamis.mixers.dsir)."""
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from pydantic import PrivateAttr
 
 from tamis.filters.base import Scorer
 from tamis.filters.registry import register
@@ -12,7 +12,6 @@ from tamis.mixers.dsir import DSIRModel
 
 
 @register
-@dataclass
 class DSIRWeight(Scorer):
     """Adds `dsir.log_weight` (one target) or `dsir.log_weight_<t>` (separate targets) and `dsir.length`.
 
@@ -24,9 +23,9 @@ class DSIRWeight(Scorer):
 
     name = "dsir"
     artifact: str
-    _model: DSIRModel | None = field(default=None, init=False, repr=False, compare=False)
+    _model: DSIRModel | None = PrivateAttr(None)
 
-    def validate(self) -> None:
+    def check(self) -> None:
         self._model = DSIRModel.load(self.artifact)
 
     def params(self) -> dict[str, Any]:
@@ -35,7 +34,7 @@ class DSIRWeight(Scorer):
     @property
     def model(self) -> DSIRModel:
         if self._model is None:
-            self.validate()
+            self.check()
         return self._model
 
     def score(self, docs: DocView) -> dict[str, np.ndarray]:

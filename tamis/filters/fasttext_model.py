@@ -23,8 +23,9 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
@@ -32,6 +33,8 @@ import numpy as np
 from tamis.errors import ConfigError, InputError, IntegrityError, ResourceError
 from tamis.io import atomic
 from tamis.io.manifest import versions
+from tamis.io.side_files import jsonl_rows
+from tamis.validation import Params
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +60,7 @@ def manifest_path(model: str) -> str:
     return f"{model}.manifest.json"
 
 
-@dataclass
-class FastTextParams:
+class FastTextParams(Params):
     """fastText supervised options; names are fastText's, in snake case."""
 
     dim: int = 64
@@ -76,7 +78,7 @@ class FastTextParams:
     vectors_ws: int = 5
     vectors_min_count: int = 3
 
-    def validate(self) -> None:
+    def check(self) -> None:
         for name in (
             "dim",
             "word_ngrams",
@@ -137,7 +139,7 @@ def train(
     `vectors` (from `pretrain_vectors`) reuses vectors pretrained before.
     """
     params = params or FastTextParams()
-    params.validate()
+    params.check()
     if vectors and vectors["dim"] != params.dim:
         raise ConfigError(f"the pretrained vectors have dimension {vectors['dim']}, the classifier {params.dim}")
     examples = [ex for ex in examples if ex.text]
@@ -172,7 +174,7 @@ def train(
         "model": {"path": os.path.basename(out), "bytes": os.path.getsize(out), "sha256": atomic.sha256_file(out)},
         "labels": labels,
         "examples": counts,
-        "params": asdict(params),
+        "params": params.model_dump(),
         "normalization": NORMALIZATION,
         "training_data": sources or [],
         "pretrained_vectors": vectors and {k: v for k, v in vectors.items() if k != "path"},
@@ -188,8 +190,7 @@ def _doc_batches(path: str) -> Iterator[Any]:
     A record that cannot be read stops here (InputError): a classifier
     silently trained on part of its data would be hard to explain.
     """
-    from tamis.config import InputConfig
-    from tamis.io.readers import read_file
+    from tamis.io.readers import InputConfig, read_file
 
     if not atomic.exists(path):
         raise InputError(f"input file {path} does not exist", hint="give JSONL or Parquet files of documents")
@@ -212,10 +213,26 @@ def read_docs(path: str) -> tuple[list[str], list[str], dict[str, Any]]:
     return ids, texts, {"path": path, "documents": len(ids), "sha256": atomic.sha256_file(path)}
 
 
+def load_labeled(path: str | Path) -> tuple[list[str], np.ndarray]:
+    """Texts and 0/1 labels; a line without text or a 0/1 `quality_label` is an InputError."""
+    hint = "each line needs a JSON object with 'text' and 'quality_label' (0 or 1)"
+    texts, labels = [], []
+    for n, row in jsonl_rows(path, "Labeled file ", hint):
+        try:
+            text, label = row["text"], row["quality_label"]
+        except KeyError as e:
+            raise InputError(f"{path}:{n}: not a labeled document (KeyError: {e})", hint=hint) from e
+        if not isinstance(text, str) or label not in (0, 1) or isinstance(label, bool):
+            raise InputError(f"{path}:{n}: 'text' must be a string and 'quality_label' 0 or 1; got {label!r}")
+        texts.append(text)
+        labels.append(label)
+    if not texts or len(set(labels)) < 2:
+        raise InputError(f"{path} needs documents of both labels (0 and 1) to measure AUC")
+    return texts, np.array(labels, dtype=np.int64)
+
+
 def read_judged(path: str) -> tuple[list[LabeledText], dict[str, Any]]:
     """Normalized documents of a JSONL file with a 0/1 `quality_label` (1 = POSITIVE), keyed like `read_labeled`."""
-    from tamis.eval.quality import load_labeled
-
     texts, labels = load_labeled(path)
     sha256 = atomic.sha256_file(path)
     examples = [

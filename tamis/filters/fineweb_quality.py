@@ -21,7 +21,6 @@ uses 0.01. A document with no non-blank line is dropped as `fineweb_empty`.
 Agreement with datatrove, and the classes of disagreement, are in docs/filters.md.
 """
 
-from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -41,7 +40,6 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 
 @register
-@dataclass
 class FineWebQuality(Filter):
     """Adds line_punct_ratio, short_line_ratio, char_dup_ratio, newline_ratio; drops by FineWeb's thresholds."""
 
@@ -54,7 +52,7 @@ class FineWebQuality(Filter):
     char_duplicates_ratio: float = 0.01
     new_line_ratio: float = 0.3
 
-    def validate(self) -> None:
+    def check(self) -> None:
         for key in ("line_punct_thr", "short_line_thr", "char_duplicates_ratio"):
             if not 0.0 <= getattr(self, key) <= 1.0:
                 raise ConfigError(

@@ -16,11 +16,11 @@ FineWeb rules.
 """
 
 import string
-from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from pydantic import Field
 
 from tamis.errors import ConfigError
 from tamis.filters.base import Filter, first_reason
@@ -50,7 +50,6 @@ def _flag(values: pa.Array, pattern: str) -> np.ndarray:
 
 
 @register
-@dataclass
 class GopherQuality(Filter):
     """Adds word_count, mean_word_length, hash_ratio, ellipsis_ratio, bullet_line_fraction,
     ellipsis_line_fraction, alpha_word_fraction, stop_word_count; drops by the Gopher thresholds."""
@@ -65,9 +64,9 @@ class GopherQuality(Filter):
     max_ellipsis_lines_ratio: float | None = 0.3
     min_alpha_words_ratio: float | None = 0.8
     min_stop_words: int | None = 2
-    stop_words: list[str] = field(default_factory=lambda: list(STOP_WORDS))
+    stop_words: list[str] = Field(default_factory=lambda: list(STOP_WORDS))
 
-    def validate(self) -> None:
+    def check(self) -> None:
         for key in (
             "max_symbol_word_ratio",
             "max_bullet_lines_ratio",

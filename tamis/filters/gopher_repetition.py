@@ -16,11 +16,11 @@ whose (n-1)-gram repeats are extended, and only the walk over repeated n-grams
 is a Python loop; ordinary text has few.
 """
 
-from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from pydantic import Field
 
 from tamis.errors import ConfigError
 from tamis.filters.base import Filter, first_reason
@@ -150,7 +150,6 @@ def _dup_default() -> dict[int, float]:
 
 
 @register
-@dataclass
 class GopherRepetition(Filter):
     """Adds dup_para_frac, dup_para_char_frac, dup_line_frac, dup_line_char_frac, top_<n>_gram_char_frac
     and dup_<n>_gram_char_frac; drops by the Gopher thresholds (None turns a rule off)."""
@@ -160,10 +159,10 @@ class GopherRepetition(Filter):
     dup_para_char_frac: float | None = 0.2
     dup_line_frac: float | None = 0.3
     dup_line_char_frac: float | None = 0.2
-    top_n_grams: dict[int, float] = field(default_factory=_top_default)
-    dup_n_grams: dict[int, float] = field(default_factory=_dup_default)
+    top_n_grams: dict[int, float] = Field(default_factory=_top_default)
+    dup_n_grams: dict[int, float] = Field(default_factory=_dup_default)
 
-    def validate(self) -> None:
+    def check(self) -> None:
         for key in ("top_n_grams", "dup_n_grams"):
             for n in getattr(self, key):
                 if not isinstance(n, int) or isinstance(n, bool) or n < 1:

@@ -10,7 +10,6 @@ datatrove's "any listed language above the threshold". Text without a word
 gets language "" and confidence 0.
 """
 
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -57,16 +56,15 @@ def predict(texts: list[str], path: str = str(MODEL)) -> tuple[np.ndarray, np.nd
 
 
 @register
-@dataclass
 class LangId(Filter):
     """Adds language (ISO 639 code as lid.176 names it) and confidence; drops other or uncertain languages."""
 
     name = "langid"
-    languages: list[str] = field(default_factory=list)  # empty: any language
+    languages: list[str] = []  # empty: any language
     min_confidence: float = 0.65
     model_path: str = str(MODEL)
 
-    def validate(self) -> None:
+    def check(self) -> None:
         if not 0.0 <= self.min_confidence <= 1.0:
             raise ConfigError(
                 f"The 'min_confidence' parameter of {self.name} must be in [0, 1]. Got {self.min_confidence} instead."

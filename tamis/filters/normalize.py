@@ -2,10 +2,17 @@
 
 import re
 import unicodedata
+from typing import Literal
 
 import pyarrow as pa
 
-from tamis.config import NormalizeConfig
+from tamis.validation import Params
+
+
+class NormalizeConfig(Params):
+    unicode_form: Literal["NFC", "NFKC", "none"] = "NFC"
+    whitespace: bool = True  # collapse runs of spaces/tabs, trim lines, at most one blank line
+    fix_control: bool = True  # drop control characters other than newline and tab
 
 # Control characters except tab and newline; also lone surrogates that cannot be encoded.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")

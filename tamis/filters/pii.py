@@ -15,9 +15,9 @@ Every pattern has bounded repeats and no nested quantifiers, so it is linear.
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
+from pydantic import Field
 
 from tamis.errors import ConfigError
 from tamis.filters.base import Scorer
@@ -107,14 +107,13 @@ def redact_pii(text: str, kinds: list[str] | tuple[str, ...] = tuple(KINDS)) -> 
 
 
 @register
-@dataclass
 class PII(Scorer):
     """Adds `pii.text` (redacted, applied in place by the chain) and counts `pii.email`, `pii.ip_address`, `pii.phone_number`."""
 
     name = "pii"
-    kinds: list[str] = field(default_factory=lambda: list(KINDS))
+    kinds: list[str] = Field(default_factory=lambda: list(KINDS))
 
-    def validate(self) -> None:
+    def check(self) -> None:
         unknown = sorted(set(self.kinds) - set(KINDS))
         if unknown:
             raise ConfigError(

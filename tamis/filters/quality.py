@@ -9,10 +9,10 @@ combines across workers) and handed to the rule as `cutoff`.
 """
 
 import math
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from pydantic import PrivateAttr
 
 from tamis.errors import ConfigError, IntegrityError
 from tamis.filters import fasttext_model
@@ -41,7 +41,6 @@ def cutoff_for_fraction(hist: np.ndarray, fraction: float) -> float:
 
 
 @register
-@dataclass
 class Quality(Filter):
     name = "quality"
     models: dict[str, str]
@@ -51,9 +50,9 @@ class Quality(Filter):
     top_fraction: float | None = None
     cutoff: float | None = None  # run-wide cutoff for top_fraction; set by the pipeline, not by users
     model_sha256: dict[str, str] | None = None  # pins model bytes; params() fills it in for run manifests
-    _classifiers: dict[str, fasttext_model.Classifier] = field(default_factory=dict, init=False, repr=False)
+    _classifiers: dict[str, fasttext_model.Classifier] = PrivateAttr(default_factory=dict)
 
-    def validate(self) -> None:
+    def check(self) -> None:
         if not self.models:
             raise ConfigError(
                 "The 'models' parameter of quality must name at least one model.", hint="models: {dclm: model.bin}"
@@ -99,7 +98,7 @@ class Quality(Filter):
     @property
     def classifiers(self) -> dict[str, fasttext_model.Classifier]:
         if not self._classifiers:
-            self.validate()
+            self.check()
         return self._classifiers
 
     @property

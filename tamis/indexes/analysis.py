@@ -9,15 +9,15 @@ The resolved config is stored in the index manifest, and a loaded index rebuilds
 its analyzer from it, so queries are analyzed exactly as the documents were.
 """
 
-import dataclasses
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
 from tamis.errors import ConfigError
+from tamis.validation import Params
 
 # Lucene's EnglishAnalyzer stop set (also Pyserini's and bm25s's "english" default).
 ENGLISH_STOPWORDS = frozenset(
@@ -29,8 +29,7 @@ _STOPWORD_SETS = {"english": ENGLISH_STOPWORDS, "none": frozenset()}
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[^\W\d_A-Z]+|[A-Z]+|[0-9]+")
 
 
-@dataclass
-class AnalysisConfig:
+class AnalysisConfig(Params):
     """How text becomes terms. `stopwords`: "english", "none" or a list; `stemmer`: a Snowball language or "none"."""
 
     tokenizer: Literal["word", "code"] = "word"
@@ -39,7 +38,7 @@ class AnalysisConfig:
     stemmer: str = "english"
     min_chars: int = 2
 
-    def validate(self) -> None:
+    def check(self) -> None:
         if isinstance(self.stopwords, str) and self.stopwords not in _STOPWORD_SETS:
             raise ConfigError(
                 f"The 'stopwords' parameter of analysis must be one of {sorted(_STOPWORD_SETS)} or a list of words. "
@@ -56,8 +55,6 @@ class AnalysisConfig:
         if self.min_chars < 1:
             raise ConfigError(f"The 'min_chars' parameter of analysis must be >= 1. Got {self.min_chars} instead.")
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 @dataclass
@@ -68,7 +65,7 @@ class Analyzer:
     cache_size: int = 2_000_000
 
     def __post_init__(self) -> None:
-        self.config.validate()
+        self.config.check()
         c = self.config
         self._pattern = re.compile(rf"\w{{{c.min_chars},}}" if c.tokenizer == "word" else r"\w+")
         words = c.stopwords if isinstance(c.stopwords, list) else _STOPWORD_SETS[c.stopwords]

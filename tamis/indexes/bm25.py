@@ -19,7 +19,7 @@ meta and optionally text), then `manifest.json` last with sha256 of every file.
 import dataclasses
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -29,6 +29,8 @@ import pyarrow.compute as pc
 from tamis.errors import ConfigError, InputError, IntegrityError
 from tamis.indexes.analysis import AnalysisConfig, Analyzer, TermIds
 from tamis.io import atomic, manifest
+from tamis.io.side_files import read_yaml
+from tamis.validation import Params, parse
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +41,10 @@ SHARD_FILES = ("data.npy", "indices.npy", "indptr.npy", "docs.arrow")
 Variant = Literal["lucene", "robertson", "atire", "bm25l", "bm25+", "okapi"]
 
 
-@dataclass
-class BM25Config:
+class BM25Config(Params):
     """Index parameters; `delta` is used by bm25l and bm25+, `epsilon` (the idf floor) by okapi."""
 
-    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+    analysis: AnalysisConfig = AnalysisConfig()
     variant: Variant = "lucene"
     k1: float = 1.5
     b: float = 0.75
@@ -53,8 +54,8 @@ class BM25Config:
     store_text: bool = False
     shard_docs: int = 100_000  # documents per index shard: the unit of build memory
 
-    def validate(self) -> None:
-        self.analysis.validate()
+    def check(self) -> None:
+        self.analysis.check()
         for name, low in (("k1", 0.0), ("delta", 0.0), ("epsilon", 0.0)):
             if getattr(self, name) < low:
                 raise ConfigError(
@@ -65,22 +66,16 @@ class BM25Config:
         if self.shard_docs < 1:
             raise ConfigError(f"The 'shard_docs' parameter of bm25 must be >= 1. Got {self.shard_docs} instead.")
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 def config_from_dict(raw: dict[str, Any] | None) -> BM25Config:
-    from tamis.filters.registry import from_dict
-
-    return from_dict(BM25Config, raw or {}, owner="bm25")
+    return parse(BM25Config, raw or {}, owner="bm25")
 
 
 def load_config(path: str | None) -> BM25Config:
     """A BM25Config from a YAML file (its top level, or its `bm25:` mapping); defaults when `path` is None."""
     if path is None:
         return BM25Config()
-    from tamis.config import read_yaml
-
     raw = read_yaml(path, "Index config")
     if isinstance(raw.get("bm25"), dict):
         raw = raw["bm25"]
@@ -324,7 +319,7 @@ def shard_name(i: int, j: int = 0) -> str:
 def build(documents: pa.Table, config: BM25Config | None = None) -> BM25Index:
     """Build in memory from a document table (id, text, ...), in shards of `config.shard_docs` documents."""
     config = config or BM25Config()
-    config.validate()
+    config.check()
     if documents.num_rows == 0:
         raise InputError("The corpus has no documents: there is nothing to index.", hint="check the input")
     analyzer = Analyzer(config.analysis)

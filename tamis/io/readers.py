@@ -15,14 +15,30 @@ import logging
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import pyarrow as pa
 
-from tamis.config import InputConfig
 from tamis.errors import ConfigError, InputError
 from tamis.io import atomic
+from tamis.io.html import check_extractor
 from tamis.schema import DOCUMENT, ERROR
+from tamis.validation import Params
+
+InputFormat = Literal["auto", "jsonl", "parquet", "warc", "text"]
+
+
+class InputConfig(Params):
+    """One input: a path or glob (local or gs://) and how to read its records."""
+
+    path: str
+    format: InputFormat = "auto"
+    text_field: str = "text"
+    id_field: str = "id"
+    extractor: str = "resiliparse_pruned"  # HTML→text for WARC records; see tamis.io.html
+
+    def check(self) -> None:
+        check_extractor(self.extractor)
 
 log = logging.getLogger(__name__)
 

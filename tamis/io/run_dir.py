@@ -15,12 +15,11 @@ import hashlib
 import json
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tamis.config import CurateConfig
 from tamis.errors import InputError, IntegrityError
-from tamis.filters.decontam import merge_stats, report
 from tamis.io import atomic, manifest
 
 log = logging.getLogger(__name__)
@@ -39,8 +38,9 @@ class InputFile:
     size: int
 
 
-def fingerprint(cfg: CurateConfig) -> str:
-    body = {k: v for k, v in cfg.to_dict().items() if k not in _EXECUTION_ONLY}
+def fingerprint(config: dict[str, Any]) -> str:
+    """What a run's outputs depend on: the config (as a dict) without the fields of how it is executed."""
+    body = {k: v for k, v in config.items() if k not in _EXECUTION_ONLY}
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -89,11 +89,10 @@ def check_reusable(run: str, fp: str) -> None:
 
 
 def summarize(markers: dict[int, dict[str, Any]], inputs: list[InputFile]) -> dict[str, Any]:
-    """Totals, per-source balance, per-stage/per-reason counts and decontamination leaks from the input markers."""
+    """Totals, per-source balance and per-stage/per-reason counts from the input markers."""
     totals: Counter = Counter()
     by_reason: Counter = Counter()
     by_stage: Counter = Counter()
-    decontam: dict = {}
     sources = {}
     for f in inputs:
         c = markers[f.index]["counts"]
@@ -107,21 +106,29 @@ def summarize(markers: dict[int, dict[str, Any]], inputs: list[InputFile]) -> di
                        "skipped_non_document": c.get("skipped", 0)})
         by_reason.update(c["dropped_by_reason"])
         by_stage.update(c["dropped_by_stage"])
-        decontam = merge_stats(decontam, c.get("decontam", {}))
     out = {
         "counts": {**{k: totals[k] for k in ("read", "kept", "dropped", "errors", "skipped_non_document")},
                    "dropped_by_stage": dict(sorted(by_stage.items())),
                    "dropped_by_reason": dict(sorted(by_reason.items()))},
         "sources": sources,
     }
-    if decontam:
-        out["decontamination"] = report(decontam)
     return out
 
 
-def finish(run: str, cfg: CurateConfig, inputs: list[InputFile], seconds: float, components: list[str]) -> dict:
-    """Check every input is done and errors are within bounds, then write the manifest last."""
-    fp = fingerprint(cfg)
+def finish(
+    run: str,
+    config: dict[str, Any],
+    inputs: list[InputFile],
+    seconds: float,
+    components: list[str],
+    sections: Callable[[list[dict[str, Any]]], dict[str, Any]] | None = None,
+) -> dict:
+    """Check every input is done and errors are within bounds, then write the manifest last.
+
+    `sections` maps the input markers to extra manifest sections (a stage's own report, e.g. decontamination).
+    """
+    fp = fingerprint(config)
+    max_error_fraction = config["max_error_fraction"]
     markers = {}
     for f in inputs:
         m = read_marker(run, f, fp)
@@ -130,10 +137,10 @@ def finish(run: str, cfg: CurateConfig, inputs: list[InputFile], seconds: float,
         markers[f.index] = m
     summary = summarize(markers, inputs)
     counts = summary["counts"]
-    if counts["read"] and counts["errors"] / counts["read"] > cfg.max_error_fraction:
+    if counts["read"] and counts["errors"] / counts["read"] > max_error_fraction:
         raise InputError(
             f"{counts['errors']} of {counts['read']} records were unreadable "
-            f"({counts['errors'] / counts['read']:.2%} > max_error_fraction {cfg.max_error_fraction:.2%}); "
+            f"({counts['errors'] / counts['read']:.2%} > max_error_fraction {max_error_fraction:.2%}); "
             f"the run is not marked complete.",
             hint=f"see {atomic.join(run, 'errors')} for each bad record, or raise max_error_fraction",
         )
@@ -141,11 +148,12 @@ def finish(run: str, cfg: CurateConfig, inputs: list[InputFile], seconds: float,
     files += [manifest.file_entry(run, f"_progress/{f.index:05d}.json") for f in inputs]
     shards = [e for e in files if e["path"].startswith("shards/")]
     body = {
-        "config": cfg.to_dict(),
+        "config": config,
         "config_fingerprint": fp,
         "components": components,
         "seconds": round(seconds, 3),
         **summary,
+        **(sections([markers[f.index] for f in inputs]) if sections else {}),
         "shards": [{k: e[k] for k in ("path", "rows", "bytes")} for e in shards],
     }
     log.info("writing manifest for %d inputs, %d shards", len(inputs), len(shards))

@@ -2,12 +2,23 @@
 
 import contextlib
 import hashlib
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tamis.errors import ConfigError
 from tamis.io import atomic
+from tamis.validation import Params
+
+
+class ShardConfig(Params):
+    target_bytes: int = 128 * 1024 * 1024  # uncompressed text bytes per shard
+    compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
+
+    def check(self) -> None:
+        if self.target_bytes <= 0:
+            raise ConfigError(f"The 'target_bytes' parameter of shards must be > 0. Got {self.target_bytes} instead.")
 
 
 class _HashingSink:

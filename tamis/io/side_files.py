@@ -1,4 +1,4 @@
-"""Strict reading of small JSONL side files: judgments, ground truth, benchmark items, labels.
+"""Strict reading of small side files: YAML configs, and JSONL judgments, ground truth, benchmark items, labels.
 
 Corpus inputs route a bad record to `errors/` and go on (tamis.io.readers);
 a side file is trusted whole or not at all, so its first bad line stops the
@@ -10,7 +10,9 @@ import json
 import zlib
 from collections.abc import Iterator
 
-from tamis.errors import InputError
+import yaml
+
+from tamis.errors import ConfigError, InputError
 from tamis.io import atomic
 
 
@@ -38,3 +40,19 @@ def jsonl_rows(path: str, label: str = "", hint: str = "") -> Iterator[tuple[int
                 yield n, row
         except (OSError, EOFError, zlib.error) as e:
             raise InputError(f"{label}{path}: unreadable after line {n} ({e}).", hint=hint) from e
+
+
+def read_yaml(path: str, what: str = "Config file") -> dict:
+    """A YAML mapping from `path`; every way of failing is one ConfigError line."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = yaml.safe_load(f) or {}
+    except FileNotFoundError as e:
+        raise ConfigError(f"{what} {path} does not exist.") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{what} {path} cannot be read: {e}") from e
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{what} {path} is not valid YAML: {e}") from e
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{what} {path} must be a YAML mapping.")
+    return raw

@@ -29,6 +29,7 @@ import regex
 from tamis.errors import ConfigError, InputError, IntegrityError, ResourceError
 from tamis.io import atomic
 from tamis.io.manifest import MANIFEST, read_manifest, write_manifest
+from tamis.validation import Params
 
 log = logging.getLogger(__name__)
 
@@ -91,14 +92,13 @@ class HashedNgrams:
         return (num_features + self.n * (self.n - 1) // 2) // self.n
 
 
-@dataclass
-class DSIRParams:
+class DSIRParams(Params):
     ngrams: int = 2
     num_buckets: int = 10000
     min_example_length: int = 100  # documents shorter than this (in tokens) are never selected
     target_proportions: list[float] | None = None  # separate targets: share of k per target; None = by target size
 
-    def validate(self) -> None:
+    def check(self) -> None:
         if self.ngrams < 1:
             raise ConfigError(f"The 'ngrams' parameter of dsir must be >= 1. Got {self.ngrams} instead.")
         if self.num_buckets < 1:
@@ -115,7 +115,7 @@ class DSIRModel:
     """
 
     def __init__(self, params: DSIRParams, raw_counts: np.ndarray, target_counts: np.ndarray):
-        params.validate()
+        params.check()
         target_counts = np.atleast_2d(target_counts)
         if raw_counts.shape != (params.num_buckets,) or target_counts.shape[1] != params.num_buckets:
             raise IntegrityError(
@@ -135,7 +135,7 @@ class DSIRModel:
     @classmethod
     def fit(cls, params: DSIRParams, raw_texts: Iterable[str], targets: list[Iterable[str]]) -> "DSIRModel":
         """Fit on all tokens of the raw texts and of each target (one iterable per separate target)."""
-        params.validate()
+        params.check()
         feats = HashedNgrams(params.ngrams, params.num_buckets)
         raw = feats.counts(raw_texts)
         target = np.stack([feats.counts(t) for t in targets])

@@ -8,15 +8,15 @@ from dataclasses import dataclass, field
 import apache_beam as beam
 
 from tamis.config import CurateConfig
+from tamis.dedup.decontam import load_items, merge_stats, report
 from tamis.errors import ConfigError
-from tamis.filters.decontam import load_items
 from tamis.filters.registry import build
 from tamis.io import atomic, run_dir
 from tamis.io.readers import expand
 from tamis.io.run_dir import InputFile
 from tamis.pipelines import options, spill
 from tamis.pipelines.decontam import Decontaminate
-from tamis.pipelines.dedup import ExactDedup
+from tamis.pipelines.exact_dedup import ExactDedup
 from tamis.pipelines.neardup import NearDup
 from tamis.pipelines.quality_cut import TopFractionCut
 from tamis.pipelines.read import DROPPED, ERRORS, STATS, ReadInputs
@@ -55,7 +55,7 @@ def plan(cfg: CurateConfig, offline: bool = False) -> Plan:
         for bench in cfg.decontaminate.benchmarks:
             if not (offline and atomic.is_remote(bench.path)):
                 load_items(bench)
-    fp = run_dir.fingerprint(cfg)
+    fp = run_dir.fingerprint(cfg.to_dict())
     if offline and atomic.is_remote(cfg.output):
         return Plan(files, set(), fp)
     run_dir.check_reusable(cfg.output, fp)
@@ -161,6 +161,14 @@ def build_pipeline(p: beam.Pipeline, cfg: CurateConfig, pl: Plan) -> None:
     _ = tagged | "Write" >> WriteRun(cfg, pl.fingerprint)
 
 
+def _decontamination(markers: list[dict]) -> dict:
+    """The manifest's decontamination section: leaks per benchmark, merged over the inputs."""
+    stats: dict = {}
+    for m in markers:
+        stats = merge_stats(stats, m["counts"].get("decontam", {}))
+    return {"decontamination": report(stats)} if stats else {}
+
+
 def run(cfg: CurateConfig, dry_run: bool = False) -> dict | None:
     """Run (or with dry_run on Dataflow, only build and check) the pipeline; return the manifest."""
     started = time.time()
@@ -182,4 +190,4 @@ def run(cfg: CurateConfig, dry_run: bool = False) -> dict | None:
                 shutil.rmtree(spill_dir, ignore_errors=True)
         if dry_run:
             return None
-    return run_dir.finish(cfg.output, cfg, pl.inputs, time.time() - started, names)
+    return run_dir.finish(cfg.output, cfg.to_dict(), pl.inputs, time.time() - started, names, _decontamination)

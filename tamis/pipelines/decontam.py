@@ -1,4 +1,4 @@
-"""Decontaminate: drop or cut documents sharing an n-gram with a benchmark (steps in tamis.filters.decontam).
+"""Decontaminate: drop or cut documents sharing an n-gram with a benchmark (steps in tamis.dedup.decontam).
 
 The benchmark index is built once on the launching machine (so a missing file
 or field fails before any work) and reaches workers as a side input of
@@ -9,7 +9,7 @@ output as {"decontam": {benchmark: counts}}, which the writer puts in the input'
 
 import apache_beam as beam
 
-from tamis.filters.decontam import STAGE, build_index, decontaminate
+from tamis.dedup.decontam import STAGE, build_index, decontaminate
 from tamis.pipelines.drops import stage_rank
 from tamis.pipelines.read import DROPPED, STATS
 

@@ -26,11 +26,10 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 
-from tamis.config import InputConfig
 from tamis.indexes import bm25
 from tamis.indexes.analysis import Analyzer
 from tamis.io import atomic
-from tamis.io.readers import read_file
+from tamis.io.readers import InputConfig, read_file
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +207,7 @@ def run(
     from tamis.io import manifest
     from tamis.pipelines.options import make
 
-    config.validate()
+    config.check()
     atomic.makedirs(root)
     runner, options = make(runner_cfg)
     with beam.Pipeline(runner=runner, options=options) as p:

@@ -1,4 +1,4 @@
-"""NearDup: MinHash LSH near-duplicate removal as a Beam stage (the steps are in tamis.filters.neardup).
+"""NearDup: MinHash LSH near-duplicate removal as a Beam stage (the steps are in tamis.dedup.neardup).
 
     batches ─Sign─► (partition, [(bucket key, id)]) ─GroupByKey─► candidate pairs (a, b)
             └─────► nodes: id → (evidence, rank, (batch key, row))
@@ -19,7 +19,7 @@ each), never the whole corpus. See docs/dedup.md.
 import apache_beam as beam
 import numpy as np
 
-from tamis.filters.neardup import Signer, UnionFind, candidate_pairs, drops, ranks
+from tamis.dedup.neardup import Signer, UnionFind, candidate_pairs, drops, ranks
 from tamis.pipelines import disk_shuffle
 from tamis.pipelines.drops import ApplyDrops
 

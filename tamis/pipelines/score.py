@@ -2,9 +2,8 @@
 
 import apache_beam as beam
 
-from tamis.config import FilterSpec
 from tamis.filters.chain import apply_chain
-from tamis.filters.registry import build
+from tamis.filters.registry import FilterSpec, build
 from tamis.pipelines.read import DROPPED, STAGE_RANK
 
 

@@ -1,4 +1,4 @@
-"""SemanticDedup: SemDeDup as a Beam stage (the steps are in tamis.filters.semdedup).
+"""SemanticDedup: SemDeDup as a Beam stage (the steps are in tamis.dedup.semdedup).
 
     batches ─Embed─► (key, ids, ranks, vectors) ─SmallestKeys─► sample ─TrainKMeans─► centroids (side input)
                              └─Assign(centroids)─► (cluster, members of one batch) ─GroupByKey─► drops ⋈ batches
@@ -16,9 +16,9 @@ import json
 import apache_beam as beam
 import numpy as np
 
+from tamis.dedup.neardup import ranks
+from tamis.dedup.semdedup import assign, cluster_drops, embed, embedder, sample_keys, sample_order, train_kmeans
 from tamis.embeddings import resolve_device
-from tamis.filters.neardup import ranks
-from tamis.filters.semdedup import assign, cluster_drops, embed, embedder, sample_keys, sample_order, train_kmeans
 from tamis.pipelines import disk_shuffle
 from tamis.pipelines.drops import ApplyDrops
 

@@ -12,7 +12,7 @@ from collections import Counter
 import apache_beam as beam
 
 from tamis.config import CurateConfig
-from tamis.filters.decontam import merge_stats
+from tamis.dedup.decontam import merge_stats
 from tamis.io import run_dir
 from tamis.io.run_dir import InputFile
 from tamis.io.shards import ShardWriter

@@ -29,21 +29,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tamis.config import InputConfig, RunnerConfig
+    from tamis.config import RunnerConfig
     from tamis.errors import ConfigError
-    from tamis.filters.registry import check_value
     from tamis.indexes import bm25
-    from tamis.io.readers import expand
+    from tamis.io.readers import InputConfig, expand
     from tamis.pipelines import index_bm25
     from tamis.pipelines.options import make
 
-    config = bm25.load_config(args.config)
+    raw = bm25.load_config(args.config).to_dict()
     if args.variant:
-        config.variant = check_value("bm25", "variant", bm25.Variant, args.variant)
+        raw["variant"] = args.variant
     if args.shard_docs:
-        config.shard_docs = args.shard_docs
-    config.store_text = config.store_text or args.store_text
-    config.validate()
+        raw["shard_docs"] = args.shard_docs
+    raw["store_text"] = raw["store_text"] or args.store_text
+    config = bm25.config_from_dict(raw)
     input_cfg = InputConfig(path="", format=args.format, text_field=args.text_field, id_field=args.id_field)
     files = [f for pattern in args.inputs for f in expand(InputConfig(path=pattern, format=args.format))]
     options = {k: v for k in ("project", "region", "temp_location") if (v := getattr(args, k))}

@@ -7,7 +7,7 @@
    max(C(bucket_pairs, 2), m - 1) pairs).
 3. `Signer.verified` — a candidate pair stays if its Jaccard estimate reaches
    the threshold (optional): by default from bottom-k sketches of word
-   3-grams (`verify_ngram`, `verify_k`; tamis.filters.bottomk), else from the
+   3-grams (`verify_ngram`, `verify_k`; tamis.dedup.bottomk), else from the
    MinHash signatures (16-bit sketches of them). Each document's evidence is
    a few hundred bytes to 4 × `verify_k` bytes, whatever its length.
 4. `UnionFind` over the verified pairs → clusters (transitive by construction).
@@ -23,14 +23,14 @@ of the input record (its `meta`), since in `tamis curate` near-dup runs before s
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tamis.errors import ConfigError, InputError
-from tamis.filters.bottomk import bottom_k, similarity
-from tamis.filters.minhash import (
+from tamis.dedup.bottomk import bottom_k, similarity
+from tamis.dedup.minhash import (
     LSHParams,
     MinHasher,
     band_keys,
@@ -39,10 +39,64 @@ from tamis.filters.minhash import (
     has_shingles,
     text_groups,
 )
-from tamis.filters.shingles import Shingling, shingles
+from tamis.dedup.shingles import Shingling, shingles
+from tamis.errors import ConfigError, InputError
+from tamis.validation import Params
 
 Rank = tuple[float, float, str]  # sorts best first: (-score, -length, id)
 MAX_VERIFY_K = 1024  # 4 KB of bottom-k sketch per document at most: the shuffled node stays small
+
+
+KeepRule = Literal["first", "longest", "score"]  # which member of a duplicate cluster stays (see the module doc)
+
+
+class NearDupConfig(Params):
+    """MinHash LSH near-duplicate removal; the defaults are justified in docs/dedup.md."""
+
+    enabled: bool = False
+    shingle: Literal["word", "char"] = "word"
+    ngram: int = 5
+    lowercase: bool = True
+    punctuation: bool = True  # punctuation and symbols count as spaces
+    digits: bool = True  # digits all map to 0
+    whitespace: bool = True  # char shingles: a run of spaces counts as one
+    num_perm: int = 128
+    threshold: float = 0.625  # Jaccard (of the verification shingles) at or above which two documents are near-dups
+    verify: bool = True  # keep only candidate pairs whose Jaccard estimate reaches `threshold`
+    verify_ngram: int = 3  # n of the verification shingles (same kind as `shingle`); 0: `ngram`
+    verify_k: int = 384  # bottom-k sketch size (4 × k bytes per document); 0: verify on the MinHash signature
+    lsh_threshold: float = 0.0  # target of the bands × rows choice; 0: threshold - 0.15 if verify else threshold
+    bands: int = 0  # 0: chosen for lsh_threshold by minimizing false positive + false negative mass
+    rows: int = 0
+    keep: KeepRule = "first"
+    score_column: str = ""  # for keep: score, e.g. "quality.score"
+    bucket_pairs: int = 32  # a bucket of more documents links them to its first member only (a star)
+    partitions: int = 64  # bucket keys are grouped in this many parts, ~30 bytes × docs × bands / partitions each
+    seed: int = 0
+
+    def check(self) -> None:
+        if not 0.0 < self.threshold < 1.0:
+            raise ConfigError(f"The 'threshold' parameter of near_dedup must be in (0, 1). Got {self.threshold} instead.")
+        if bool(self.bands) != bool(self.rows):
+            raise ConfigError("near_dedup needs both 'bands' and 'rows', or neither (then they are chosen).")
+        if self.keep == "score" and not self.score_column:
+            raise ConfigError("near_dedup keep: score needs 'score_column'.", hint='e.g. score_column: "quality.score"')
+        if self.partitions < 1:
+            raise ConfigError(f"The 'partitions' parameter of near_dedup must be >= 1. Got {self.partitions} instead.")
+        if self.verify_ngram < 0:
+            raise ConfigError(
+                f"The 'verify_ngram' parameter of near_dedup must be >= 0. Got {self.verify_ngram} instead.",
+                hint="0 verifies with the LSH shingles",
+            )
+        if not 0 <= self.verify_k <= MAX_VERIFY_K:
+            raise ConfigError(
+                f"The 'verify_k' parameter of near_dedup must be in [0, {MAX_VERIFY_K}]. Got {self.verify_k} instead.",
+                hint="it bounds the bytes shuffled per document (4 × verify_k); 0 verifies with the MinHash signatures",
+            )
+        if self.bucket_pairs < 2:
+            raise ConfigError(f"The 'bucket_pairs' parameter of near_dedup must be >= 2. Got {self.bucket_pairs} instead.")
+        shingling(self).validate()
+        lsh_params(self).validate()
 
 
 def shingling(cfg, n: int = 0) -> Shingling:
@@ -56,32 +110,6 @@ def lsh_params(cfg) -> LSHParams:
         return LSHParams(cfg.num_perm, cfg.bands, cfg.rows)
     target = cfg.lsh_threshold or (max(cfg.threshold - 0.15, 0.05) if cfg.verify else cfg.threshold)
     return LSHParams(cfg.num_perm, *choose_bands(target, cfg.num_perm))
-
-
-def check(cfg) -> None:
-    """Validate a NearDupConfig (tamis.config) before any work."""
-    if not 0.0 < cfg.threshold < 1.0:
-        raise ConfigError(f"The 'threshold' parameter of near_dedup must be in (0, 1). Got {cfg.threshold} instead.")
-    if bool(cfg.bands) != bool(cfg.rows):
-        raise ConfigError("near_dedup needs both 'bands' and 'rows', or neither (then they are chosen).")
-    if cfg.keep == "score" and not cfg.score_column:
-        raise ConfigError("near_dedup keep: score needs 'score_column'.", hint='e.g. score_column: "quality.score"')
-    if cfg.partitions < 1:
-        raise ConfigError(f"The 'partitions' parameter of near_dedup must be >= 1. Got {cfg.partitions} instead.")
-    if cfg.verify_ngram < 0:
-        raise ConfigError(
-            f"The 'verify_ngram' parameter of near_dedup must be >= 0. Got {cfg.verify_ngram} instead.",
-            hint="0 verifies with the LSH shingles",
-        )
-    if not 0 <= cfg.verify_k <= MAX_VERIFY_K:
-        raise ConfigError(
-            f"The 'verify_k' parameter of near_dedup must be in [0, {MAX_VERIFY_K}]. Got {cfg.verify_k} instead.",
-            hint="it bounds the bytes shuffled per document (4 × verify_k); 0 verifies with the MinHash signatures",
-        )
-    if cfg.bucket_pairs < 2:
-        raise ConfigError(f"The 'bucket_pairs' parameter of near_dedup must be >= 2. Got {cfg.bucket_pairs} instead.")
-    shingling(cfg).validate()
-    lsh_params(cfg).validate()
 
 
 def ranks(batch: pa.RecordBatch, keep: str, score_column: str = "") -> list[Rank]:

@@ -1,8 +1,8 @@
-"""The `tamis` command. Each subcommand lives in the module of its stage.
+"""The `tamis` command. Each subcommand is one module of this package: it parses, calls one library function, prints.
 
 A command module defines `HELP`, `add_arguments(parser)` and `run(args) -> int`
 and keeps heavy imports inside `run`, so `tamis --help` stays fast. Adding a
-command is one line in COMMANDS.
+command is one module here and one line in COMMANDS. Nothing in tamis imports this package.
 """
 
 import argparse
@@ -15,16 +15,16 @@ from tamis.errors import TamisError
 
 # "group command" or "command" -> module
 COMMANDS = {
-    "curate": "tamis.pipelines.curate_cmd",
-    "decontam": "tamis.pipelines.decontam_cmd",
-    "demo": "tamis.demo",
-    "eval extraction": "tamis.eval.extraction",
-    "eval neardup": "tamis.eval.neardup",
-    "eval quality": "tamis.eval.quality",
-    "eval retrieval": "tamis.eval.retrieval",
-    "index bm25": "tamis.indexes.bm25_cmd",
-    "quality betr": "tamis.filters.betr_cmd",
-    "quality train": "tamis.filters.quality_cmd",
+    "curate": "tamis.cli.curate",
+    "decontam": "tamis.cli.decontam",
+    "demo": "tamis.cli.demo",
+    "eval extraction": "tamis.cli.eval_extraction",
+    "eval neardup": "tamis.cli.eval_neardup",
+    "eval quality": "tamis.cli.eval_quality",
+    "eval retrieval": "tamis.cli.eval_retrieval",
+    "index bm25": "tamis.cli.index_bm25",
+    "quality betr": "tamis.cli.quality_betr",
+    "quality train": "tamis.cli.quality_train",
 }
 
 
@@ -71,6 +71,3 @@ def main(argv: list[str] | None = None) -> int:
         print("tamis: interrupted", file=sys.stderr)
         return 130
 
-
-if __name__ == "__main__":
-    sys.exit(main())

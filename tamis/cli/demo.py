@@ -33,8 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tamis import config
+    from tamis.cli.curate import print_summary
     from tamis.pipelines import curate
-    from tamis.pipelines.curate_cmd import print_summary
 
     folder = demo_dir()
     with open(os.path.join(folder, "config.yaml"), encoding="utf-8") as f:

@@ -16,7 +16,7 @@ exact for short texts.
 
 import numpy as np
 
-from tamis.filters.shingles import mix64
+from tamis.dedup.shingles import mix64
 
 _LOW32 = np.uint64(0xFFFFFFFF)
 

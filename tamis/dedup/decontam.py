@@ -1,7 +1,7 @@
 """Benchmark decontamination: find documents that share a word n-gram with a benchmark test item.
 
 Both sides are normalized and split into words by the same code
-(tamis.filters.shingles: lowercase, punctuation as spaces, optionally digits
+(tamis.dedup.shingles: lowercase, punctuation as spaces, optionally digits
 as 0), and every run of exactly `ngram` words is hashed to 64 bits. The
 benchmark side becomes one sorted array of (hash, item) pairs, 12 bytes per
 distinct n-gram of an item (GSM8K test + HumanEval: ~2 MB); a batch of
@@ -19,22 +19,58 @@ Per benchmark, `stats` counts the documents hit and lists the items that leaked.
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tamis.errors import InputError
-from tamis.filters.shingles import Shingling, code_points, mix64, word_hashes, words
+from tamis.dedup.shingles import Shingling, code_points, mix64, word_hashes, words
+from tamis.errors import ConfigError, InputError
 from tamis.io import atomic
 from tamis.io.side_files import jsonl_rows
 from tamis.schema import dropped
+from tamis.validation import Params
 
 STAGE = "decontaminate"
 REASON = "contaminated"
 _P = np.uint64(0x9E3779B97F4A7C15)
 _PREFIX_BITS = 24
 _DETAIL_ITEMS = 10  # item ids listed per benchmark in a dropped document's detail
+
+
+class BenchmarkSet(Params):
+    """A benchmark's test items: JSONL or Parquet, whose `text_fields` are joined into one item text."""
+
+    name: str
+    path: str
+    text_fields: list[str] = ["text"]
+    id_field: str = "id"
+
+
+class DecontamConfig(Params):
+    """Drop (or cut) documents sharing a word n-gram with any benchmark item."""
+
+    enabled: bool = False
+    benchmarks: list[BenchmarkSet] = []
+    ngram: int = 13
+    mode: Literal["drop", "cut"] = "drop"
+    min_kept_fraction: float = 0.5  # cut: a document keeping less than this fraction of its characters is dropped
+    lowercase: bool = True
+    punctuation: bool = True
+    digits: bool = False
+
+    def check(self) -> None:
+        if self.enabled and not self.benchmarks:
+            raise ConfigError("decontaminate is enabled but lists no benchmarks.", hint="add entries under 'benchmarks'")
+        if self.ngram < 1:
+            raise ConfigError(f"The 'ngram' parameter of decontaminate must be >= 1. Got {self.ngram} instead.")
+        if not 0.0 <= self.min_kept_fraction <= 1.0:
+            raise ConfigError(
+                f"The 'min_kept_fraction' parameter of decontaminate must be in [0, 1]. Got {self.min_kept_fraction} instead."
+            )
+        if len({b.name for b in self.benchmarks}) != len(self.benchmarks):
+            raise ConfigError("decontaminate lists two benchmarks with the same name.", hint="give each a unique 'name'")
 
 
 def shingling(cfg) -> Shingling:
@@ -60,7 +96,7 @@ def _text(value) -> str:
 
 
 def load_items(bench) -> list[tuple[str, str]]:
-    """(item id, text) of a BenchmarkSet (tamis.config); the text joins `text_fields` with newlines."""
+    """(item id, text) of a BenchmarkSet; the text joins `text_fields` with newlines."""
     items = []
     for n, record in _records(bench):
         missing = [f for f in bench.text_fields if record.get(f) is None]

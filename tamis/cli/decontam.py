@@ -25,8 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def decontam_config(args: argparse.Namespace):
-    from tamis import config
+    from tamis.dedup.decontam import DecontamConfig
     from tamis.errors import ConfigError
+    from tamis.validation import parse
 
     benchmarks = []
     for spec in args.benchmark:
@@ -36,13 +37,12 @@ def decontam_config(args: argparse.Namespace):
         benchmarks.append({"name": name, "path": path, "text_fields": args.text_field or ["text"],
                            "id_field": args.id_field})
     raw = {"enabled": True, "benchmarks": benchmarks, "ngram": args.ngram, "digits": args.digits}
-    return config.from_dict(config.DecontamConfig, raw, owner="decontaminate")
+    return parse(DecontamConfig, raw, owner="decontaminate")
 
 
 def run(args: argparse.Namespace) -> int:
-    from tamis.config import InputConfig
-    from tamis.filters.decontam import build_index, decontaminate, merge_stats, report
-    from tamis.io.readers import expand, read_file
+    from tamis.dedup.decontam import build_index, decontaminate, merge_stats, report
+    from tamis.io.readers import InputConfig, expand, read_file
     from tamis.schema import empty_documents
 
     cfg = decontam_config(args)

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         heldout_fraction=args.heldout_fraction,
         seed=args.seed,
     )
-    params.validate()
+    params.check()
     _, bench, bench_sources = _read(args.benchmarks)
     ids, texts, doc_sources = _read(args.docs)
     embedder = Embedder(args.embedding_model, device=args.device)

@@ -12,8 +12,7 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 
-from tamis.config import ExactDedupConfig
-from tamis.filters.exact_dedup import first_occurrences, remove_units, text_hashes, unit_hashes
+from tamis.dedup.exact import ExactDedupConfig, first_occurrences, remove_units, text_hashes, unit_hashes
 from tamis.pipelines import disk_shuffle, spill
 from tamis.pipelines.read import DROPPED, STAGE_RANK
 from tamis.schema import dropped

@@ -1,7 +1,6 @@
 """`tamis quality train`: a fastText quality classifier from positive/negative or judged files, plus unlabeled text."""
 
 import argparse
-import dataclasses
 import json
 
 HELP = "train a fastText quality classifier (positives vs negatives) and write it with a manifest"
@@ -32,12 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out", required=True, metavar="MODEL", help="model file; MODEL.manifest.json is written beside it"
     )
     parser.add_argument("--config", metavar="YAML", help="fastText parameters (dim, word_ngrams, epoch, lr, ...)")
-    for f in dataclasses.fields(_params_cls()):
-        flag = "--" + f.name.replace("_", "-")
-        if f.type is bool or f.type == "bool":
+    for name, f in _params_cls().model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        if f.annotation is bool:
             parser.add_argument(flag, type=_bool, default=None, metavar="true|false", help=f"default {f.default}")
         else:
-            parser.add_argument(flag, type=type(f.default), default=None, help=f"default {f.default}")
+            parser.add_argument(flag, type=f.annotation, default=None, help=f"default {f.default}")
     parser.add_argument("--json", action="store_true", help="print the manifest as JSON")
 
 
@@ -57,17 +56,17 @@ def _bool(value: str) -> bool:
 
 def params_from(args: argparse.Namespace):
     """YAML config first, then any flag given on the command line."""
-    from tamis.filters.registry import from_dict
+    from tamis.validation import parse
 
     values = {}
     if args.config:
-        from tamis.config import read_yaml
+        from tamis.io.side_files import read_yaml
 
         values = read_yaml(args.config)
-    for f in dataclasses.fields(_params_cls()):
-        if getattr(args, f.name, None) is not None:
-            values[f.name] = getattr(args, f.name)
-    return from_dict(_params_cls(), values, owner="quality train")
+    for name in _params_cls().model_fields:
+        if getattr(args, name, None) is not None:
+            values[name] = getattr(args, name)
+    return parse(_params_cls(), values, owner="quality train")
 
 
 def run(args: argparse.Namespace) -> int:

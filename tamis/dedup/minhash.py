@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tamis.dedup.shingles import Shingling, mix64, shingles
 from tamis.errors import ConfigError
-from tamis.filters.shingles import Shingling, mix64, shingles
 
 EMPTY = np.iinfo(np.uint64).max
 _PERM_CHUNK = 8  # permutations evaluated together

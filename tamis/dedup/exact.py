@@ -7,10 +7,22 @@ with numpy, never the texts; a bucket holds about items / buckets rows.
 """
 
 import hashlib
+from typing import Literal
 
 import numpy as np
 
+from tamis.validation import Params
+
 SEPARATORS = {"line": "\n", "paragraph": "\n\n"}
+
+
+class ExactDedupConfig(Params):
+    enabled: bool = True
+    buckets: int = 64  # hash partitions resolved independently; raise with corpus size (~1M docs each)
+    # C4-style dedup of text units across documents: every repeated line (or paragraph) is kept only in the
+    # document with the smallest id and cut from the others; units shorter than min_unit_chars are left alone.
+    units: Literal["off", "line", "paragraph"] = "off"
+    min_unit_chars: int = 0
 
 
 def _hash(text: str) -> int:
