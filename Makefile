@@ -26,6 +26,7 @@ test: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check tamis tests benchmarks
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) tamis-demo-run

@@ -93,15 +93,35 @@ def test_demo_runs_on_bundled_data_and_balances(tmp_path, capsys):
     assert c["dropped_by_reason"].get("near_dup", 0) >= 1  # the bundled edited copy
     assert c["kept"] == sum(pq.read_metadata(out_dir / s["path"]).num_rows for s in manifest["shards"])
     assert "manifest:" in out and "kept" in out
-    # A second demo run starts fresh instead of refusing the old run directory.
+    assert manifest["made_by"] == "tamis demo"
+    # A second demo run starts fresh over its own finished run.
+    (out_dir / "shards" / "extra.parquet").write_bytes(b"left by the first run")
     assert run_cli(capsys, "demo", "--output", out_dir)[0] == 0
+    assert not (out_dir / "shards" / "extra.parquet").exists()
+    # An interrupted demo run (no manifest yet, its own progress markers) is resumed, not deleted.
+    (out_dir / "manifest.json").unlink()
+    first = sorted(p.name for p in (out_dir / "shards").iterdir())
+    assert run_cli(capsys, "demo", "--output", out_dir)[0] == 0
+    assert sorted(p.name for p in (out_dir / "shards").iterdir()) == first
 
 
 def test_demo_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):
     (tmp_path / "precious.txt").write_text("keep me")
     code, _, err = run_cli(capsys, "demo", "--output", tmp_path)
-    assert code == 2 and "not a tamis run directory" in err
+    assert code == 2 and "not a demo run" in err
     assert (tmp_path / "precious.txt").exists()
+
+
+def test_demo_never_deletes_a_real_curate_run(tmp_path, capsys):
+    config = write_config(tmp_path)
+    assert run_cli(capsys, "curate", config)[0] == 0
+    run = tmp_path / "run"
+    before = sorted(str(p.relative_to(run)) for p in run.rglob("*"))
+    code, _, err = run_cli(capsys, "demo", "--output", run)
+    assert code == 2 and "not a demo run" in err
+    assert sorted(str(p.relative_to(run)) for p in run.rglob("*")) == before
+    (run / "manifest.json").unlink()  # an interrupted curate run is not the demo's either
+    assert run_cli(capsys, "demo", "--output", run)[0] == 2 and (run / "_progress").exists()
 
 
 def test_dataflow_dry_run_from_the_command_line(tmp_path, capsys):

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from pipeline_fixtures import corpus, digests, make_cfg, write_jsonl
 
 from tamis.filters import fasttext_model as fm
 from tamis.pipelines import curate, spill
-from tests.test_pipeline import corpus, digests, make_cfg, write_jsonl
 
 GOOD = "The river valley has rich soil and farmers grow wheat, barley and apples there every year."
 BAD = "Home | Login | Sign up | Cart | Menu | Contact | Privacy | Terms | Share | Tweet"

@@ -7,6 +7,7 @@ from string import ascii_lowercase
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from pipeline_fixtures import make_cfg, write_jsonl
 
 from tamis import cli
 from tamis.dedup.minhash import MinHasher, choose_bands, collision_probability, estimate
@@ -16,7 +17,6 @@ from tamis.errors import ConfigError, InputError
 from tamis.eval.neardup import score
 from tamis.pipelines import curate
 from tamis.schema import documents
-from tests.test_pipeline import make_cfg, write_jsonl
 
 _RNG = random.Random(42)
 VOCAB = sorted({"".join(_RNG.choices(ascii_lowercase, k=7)) for _ in range(5000)})  # letters: digits normalize to 0

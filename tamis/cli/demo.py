@@ -1,6 +1,7 @@
 """`tamis demo`: the curation spine on bundled web text, with a summary table at the end."""
 
 import argparse
+import json
 import os
 import shutil
 from importlib import resources
@@ -11,19 +12,34 @@ from tamis.errors import ConfigError
 from tamis.io import run_dir
 
 HELP = "run the curation pipeline on the bundled demo data and print a summary"
+DEMO = "tamis demo"
 
 
 def demo_dir() -> str:
     return str(resources.files("tamis") / "data" / "demo")
 
 
-def _clear_previous(output: str) -> None:
-    """The demo always starts fresh: remove an earlier demo run, refuse any other non-empty folder."""
-    if not os.path.exists(output):
+def _clear_previous(output: str, fingerprint: str) -> None:
+    """Start fresh over a finished demo run, resume an interrupted one, and never touch anything else.
+
+    A demo run is recognized by its manifest (`made_by: tamis demo`) or, before the manifest exists, by
+    progress markers that all carry the demo config's fingerprint.
+    """
+    if not os.path.exists(output) or (os.path.isdir(output) and not os.listdir(output)):
         return
-    if not os.path.isdir(output) or (os.listdir(output) and not run_dir.looks_like_run(output)):
-        raise ConfigError(f"{output} exists and is not a tamis run directory", hint="pass --output to a new folder")
-    shutil.rmtree(output)
+    if os.path.isdir(output):
+        manifest = os.path.join(output, "manifest.json")
+        if os.path.exists(manifest):
+            with open(manifest, encoding="utf-8") as f:
+                if json.load(f).get("made_by") == DEMO:
+                    shutil.rmtree(output)
+                    return
+        elif run_dir.markers_fingerprints(output) == {fingerprint}:
+            return  # an interrupted demo run: curate resumes it
+    raise ConfigError(
+        f"{output} exists and is not a demo run; the demo only replaces its own runs.",
+        hint="pass --output to a new folder, or remove that folder yourself",
+    )
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -42,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     for item in raw["inputs"]:
         item["path"] = os.path.join(folder, item["path"])
     cfg = config.parse(raw, {"output": os.path.abspath(args.output), "runner.workers": args.workers})
-    _clear_previous(cfg.output)
-    manifest = curate.run(cfg)
+    _clear_previous(cfg.output, run_dir.fingerprint(cfg.to_dict()))
+    manifest = curate.run(cfg, made_by=DEMO)
     print_summary(manifest, cfg.output)
     return 0

@@ -3,8 +3,9 @@
 import argparse
 import json
 import os
-import shutil
 import time
+
+from tamis.io import atomic
 
 HELP = "build a BM25 index (Beam) from curated shards or JSONL/Parquet files with a text field"
 
@@ -32,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from tamis.config import RunnerConfig
     from tamis.errors import ConfigError
     from tamis.indexes import bm25
+    from tamis.io import atomic
     from tamis.io.readers import InputConfig, expand
     from tamis.pipelines import index_bm25
     from tamis.pipelines.options import make
@@ -57,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(
                 f"{args.output} is not empty.", hint="pass --overwrite to replace it, or pick a new folder"
             )
-        _clear(args.output)
+        atomic.remove_tree(args.output)
     start = time.perf_counter()
     found = index_bm25.run(files, args.output, config, input_cfg, runner)
     summary = {"output": args.output, "seconds": round(time.perf_counter() - start, 3), **found["counts"]}
@@ -69,19 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _occupied(path: str) -> bool:
     """A local folder with anything in it, or a remote prefix holding a finished index."""
-    from tamis.io import atomic
-
     if atomic.is_remote(path):
         return atomic.exists(atomic.join(path, "manifest.json"))
     return os.path.isdir(path) and bool(os.listdir(path))
 
-
-def _clear(path: str) -> None:
-    from tamis.io import atomic
-
-    if atomic.is_remote(path):
-        from apache_beam.io.filesystems import FileSystems
-
-        FileSystems.delete([path.rstrip("/") + "/"])
-    else:
-        shutil.rmtree(path)

@@ -1,18 +1,24 @@
-"""Atomic, checksummed file writes for local and remote (gs://) paths.
+"""Atomic, checksummed file writes and reads for local and remote (gs://, s3://) paths.
 
 A file appears under its final name only once complete: local writes go to a
 temporary name in the same folder, are fsynced, then renamed; remote writes go
-through Beam FileSystems to a temporary object that is renamed when closed.
+to a temporary object that is renamed (moved) when closed. Remote paths go
+through `pyarrow.fs`, not Beam, so the parts that only read artifacts (the
+training loader, the service) need no Beam.
 """
 
 import contextlib
+import fnmatch
+import glob as _glob
 import hashlib
 import os
 import uuid
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import IO
 
 CHUNK = 1 << 20
+_GLOB_CHARS = "*?["
 
 
 def is_remote(path: str) -> bool:
@@ -25,12 +31,50 @@ def join(root: str, *parts: str) -> str:
     return os.path.join(root, *parts)
 
 
+@lru_cache(maxsize=16)
+def _filesystem(scheme_and_bucket: str):
+    import pyarrow.fs
+
+    return pyarrow.fs.FileSystem.from_uri(scheme_and_bucket)[0]
+
+
+def _remote(path: str):
+    """(pyarrow filesystem, path inside it) of a remote URI; one filesystem object per bucket."""
+    scheme, rest = path.split("://", 1)
+    return _filesystem(f"{scheme}://{rest.split('/', 1)[0]}"), rest
+
+
 def exists(path: str) -> bool:
     if is_remote(path):
-        from apache_beam.io.filesystems import FileSystems
+        import pyarrow.fs
 
-        return FileSystems.exists(path)
+        fs, inner = _remote(path)
+        return fs.get_file_info(inner).type != pyarrow.fs.FileType.NotFound
     return os.path.exists(path)
+
+
+def glob(pattern: str) -> list[str]:
+    """The sorted files (not folders) a path or glob names; a relative local pattern matches from the working directory."""
+    if is_remote(pattern):
+        return _remote_glob(pattern)
+    if not any(c in pattern for c in _GLOB_CHARS):
+        return [pattern] if os.path.isfile(pattern) else []
+    return sorted(p for p in _glob.glob(pattern, recursive=True) if os.path.isfile(p))
+
+
+def _remote_glob(pattern: str) -> list[str]:
+    import pyarrow.fs
+
+    fs, inner = _remote(pattern)
+    scheme = pattern.split("://", 1)[0]
+    if not any(c in inner for c in _GLOB_CHARS):
+        info = fs.get_file_info(inner)
+        return [pattern] if info.type == pyarrow.fs.FileType.File else []
+    base = inner[: min(inner.find(c) for c in _GLOB_CHARS if c in inner)].rsplit("/", 1)[0]
+    infos = fs.get_file_info(pyarrow.fs.FileSelector(base, recursive=True, allow_not_found=True))
+    return sorted(
+        f"{scheme}://{i.path}" for i in infos if i.type == pyarrow.fs.FileType.File and fnmatch.fnmatchcase(i.path, inner)
+    )
 
 
 def makedirs(path: str) -> None:
@@ -51,17 +95,17 @@ def atomic_write(path: str) -> Iterator[IO[bytes]]:
     """Open `path` for binary writing; it exists under that name only if the block succeeds."""
     tmp = f"{path}.tmp-{uuid.uuid4().hex[:12]}"
     if is_remote(path):
-        from apache_beam.io.filesystems import FileSystems
-
-        f = FileSystems.create(tmp)
+        fs, inner = _remote(tmp)
+        final = _remote(path)[1]
+        f = fs.open_output_stream(inner)
         try:
             yield f
             f.close()
-            FileSystems.rename([tmp], [path])
+            fs.move(inner, final)
         except BaseException:
             with contextlib.suppress(Exception):
                 f.close()
-                FileSystems.delete([tmp])
+                fs.delete_file(inner)
             raise
         return
     folder = os.path.dirname(path)
@@ -89,9 +133,8 @@ def write_bytes(path: str, data: bytes) -> None:
 
 def open_read(path: str) -> IO[bytes]:
     if is_remote(path):
-        from apache_beam.io.filesystems import FileSystems
-
-        return FileSystems.open(path, compression_type="uncompressed")
+        fs, inner = _remote(path)
+        return fs.open_input_file(inner)
     return open(path, "rb")
 
 
@@ -105,7 +148,17 @@ def sha256_file(path: str) -> str:
 
 def size(path: str) -> int:
     if is_remote(path):
-        from apache_beam.io.filesystems import FileSystems
-
-        return FileSystems.metadata(path).size_in_bytes
+        fs, inner = _remote(path)
+        return fs.get_file_info(inner).size
     return os.path.getsize(path)
+
+
+def remove_tree(path: str) -> None:
+    """Delete a folder (or a remote prefix) and everything under it."""
+    if is_remote(path):
+        fs, inner = _remote(path)
+        fs.delete_dir(inner.rstrip("/"))
+    else:
+        import shutil
+
+        shutil.rmtree(path)

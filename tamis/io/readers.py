@@ -75,13 +75,10 @@ def detect_format(path: str) -> str:
 
 def expand(cfg: InputConfig) -> list[str]:
     """The sorted files a configured path or glob names; refuse one that names nothing."""
-    from apache_beam.io.filesystems import FileSystems
-
     try:
-        matches = FileSystems.match([cfg.path])[0].metadata_list
-    except Exception as e:  # Beam raises BeamIOError for unreachable or missing paths
+        paths = atomic.glob(cfg.path)
+    except OSError as e:  # unreachable bucket, no credentials, permission denied
         raise InputError(f"Input path {cfg.path} cannot be listed: {e}") from e
-    paths = sorted(m.path for m in matches if not m.path.endswith("/"))
     if not paths:
         raise InputError(f"Input path {cfg.path} matches no file.", hint="check the path or glob in 'inputs'")
     return paths

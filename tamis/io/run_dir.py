@@ -71,8 +71,15 @@ def read_marker(run: str, f: InputFile, fp: str) -> dict[str, Any] | None:
     return marker
 
 
-def looks_like_run(run: str) -> bool:
-    return atomic.exists(atomic.join(run, manifest.MANIFEST)) or atomic.exists(atomic.join(run, "_progress"))
+def markers_fingerprints(run: str) -> set[str]:
+    """The config fingerprints of a local run directory's progress markers (empty when it has none)."""
+    import glob
+
+    found = set()
+    for path in glob.glob(atomic.join(run, "_progress", "*.json")):
+        with open(path, "rb") as fh:
+            found.add(json.loads(fh.read()).get("fingerprint"))
+    return found
 
 
 def check_reusable(run: str, fp: str) -> None:
@@ -122,6 +129,7 @@ def finish(
     seconds: float,
     components: list[str],
     sections: Callable[[list[dict[str, Any]]], dict[str, Any]] | None = None,
+    made_by: str = "tamis curate",
 ) -> dict:
     """Check every input is done and errors are within bounds, then write the manifest last.
 
@@ -148,6 +156,7 @@ def finish(
     files += [manifest.file_entry(run, f"_progress/{f.index:05d}.json") for f in inputs]
     shards = [e for e in files if e["path"].startswith("shards/")]
     body = {
+        "made_by": made_by,
         "config": config,
         "config_fingerprint": fp,
         "components": components,

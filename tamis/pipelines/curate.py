@@ -1,4 +1,4 @@
-"""The curate pipeline: read → normalize → exact dedup → score/filter → write shards, dropped, errors."""
+"""The curate pipeline (`Curate`): the flow of DESIGN.md as one Beam transform, and `run`, which plans and runs it."""
 
 import logging
 import shutil
@@ -19,7 +19,7 @@ from tamis.pipelines.decontam import Decontaminate
 from tamis.pipelines.exact_dedup import ExactDedup
 from tamis.pipelines.neardup import NearDup
 from tamis.pipelines.quality_cut import TopFractionCut
-from tamis.pipelines.read import DROPPED, ERRORS, STATS, ReadInputs
+from tamis.pipelines.read import ReadInputs
 from tamis.pipelines.score import ScoreFilter
 from tamis.pipelines.semdedup import SemanticDedup
 from tamis.pipelines.write import WriteRun, keyed_files
@@ -94,71 +94,81 @@ def chain_segments(cfg: CurateConfig) -> list[tuple[int, list, object | None]]:
     return out
 
 
-def _score(docs, dropped: list, cfg: CurateConfig):
-    """The filter chain, with a whole-run cut after each run-wide filter."""
+def score_stages(cfg: CurateConfig) -> list[tuple[str, beam.PTransform]]:
+    """The filter chain as stages: a ScoreFilter per segment, a whole-run cut after each run-wide filter."""
+    out: list[tuple[str, beam.PTransform]] = []
     for offset, specs, run_wide in chain_segments(cfg):
         if specs:
-            scored = docs | f"Score{offset}" >> ScoreFilter(specs, offset)
-            docs = scored.kept
-            dropped.append(scored[DROPPED])
+            out.append((f"Score{offset}", ScoreFilter(specs, offset)))
         if run_wide is not None:
             position = offset + len(specs) - 1
-            cut = docs | f"TopFraction{position}" >> TopFractionCut(run_wide, position)
-            docs = cut.kept
-            dropped.append(cut[DROPPED])
-    return docs
+            out.append((f"TopFraction{position}", TopFractionCut(run_wide, position)))
+    return out
 
 
-def build_pipeline(p: beam.Pipeline, cfg: CurateConfig, pl: Plan) -> None:
-    # With dedup across documents or a run-wide cut, finished inputs are still read: their texts
-    # decide what later inputs drop.
-    run_wide = any(seg[2] is not None for seg in chain_segments(cfg))
-    whole_run = cfg.exact_dedup.enabled or cfg.near_dedup.enabled or cfg.semantic_dedup.enabled or run_wide
-    to_read = pl.inputs if whole_run else pl.todo
-    read = p | "Read" >> ReadInputs(cfg, to_read)
-    docs = read.docs
-    dropped = [read[DROPPED]]
-    if cfg.exact_dedup.enabled:
-        dedup = docs | "ExactDedup" >> ExactDedup(cfg.exact_dedup)
-        docs = dedup["kept"]
-        dropped.append(dedup[DROPPED])
-    if cfg.near_dedup.enabled:
-        near = docs | "NearDedup" >> NearDup(cfg.near_dedup)
-        docs = near.kept
-        dropped.append(near[DROPPED])
-    if cfg.semantic_dedup.enabled:
-        sem = docs | "SemanticDedup" >> SemanticDedup(cfg.semantic_dedup)
-        docs = sem.kept
-        dropped.append(sem[DROPPED])
-    done = frozenset(pl.done)
+class Curate(beam.PTransform):
+    """read → normalize → exact dedup → near-dup → semantic dedup → decontaminate → score/filter → write.
 
-    def todo_batch(kv) -> bool:  # key (input, batch)
-        return kv[0][0] not in done
+    Every stage takes keyed batches and returns `.kept` and `.dropped` (each
+    drop with its stage and reason); the drops of all stages meet the kept
+    batches, errors and read counts per input file in WriteRun. With dedup
+    across documents or a run-wide cut, finished inputs are still read (their
+    texts decide what later inputs drop) but only unfinished ones are written.
+    """
 
-    def todo(kv) -> bool:  # key input
-        return kv[0] not in done
+    def __init__(self, cfg: CurateConfig, pl: Plan):
+        super().__init__()
+        self.cfg, self.plan = cfg, pl
 
-    if not run_wide:  # per-document steps from here on: finished inputs need not be redone
-        docs = docs | "SkipFinished" >> beam.Filter(todo_batch)
-    stats = [read[STATS]]
-    if cfg.decontaminate.enabled:
-        decon = docs | "Decontaminate" >> Decontaminate(cfg.decontaminate)
-        docs = decon.kept
-        dropped.append(decon[DROPPED])
-        stats.append(decon[STATS])
-    docs = _score(docs, dropped, cfg)
-    if run_wide:
-        docs = docs | "SkipFinished" >> beam.Filter(todo_batch)
-    tagged = {
-        "file": p | "FileKeys" >> beam.Create(keyed_files(pl.todo)),
-        "stats": stats | "AllStats" >> beam.Flatten() | "SkipFinishedStats" >> beam.Filter(todo),
-        "kept": docs | "ByInput" >> beam.Map(lambda kv: (kv[0][0], (kv[0][1], kv[1]))),
-        "dropped": [d | f"HoldDropped{i}" >> spill.Spill() for i, d in enumerate(dropped)]  # before the Flatten waits
-        | "AllDropped" >> beam.Flatten()
-        | "SkipFinishedDrops" >> beam.Filter(todo),
-        "errors": read[ERRORS] | "SkipFinishedErrors" >> beam.Filter(todo),
-    }
-    _ = tagged | "Write" >> WriteRun(cfg, pl.fingerprint)
+    def expand(self, pbegin):
+        cfg, pl = self.cfg, self.plan
+        run_wide = any(seg[2] is not None for seg in chain_segments(cfg))
+        whole_run = cfg.exact_dedup.enabled or cfg.near_dedup.enabled or cfg.semantic_dedup.enabled or run_wide
+        read = pbegin | "Read" >> ReadInputs(cfg, pl.inputs if whole_run else pl.todo)  # and normalize
+        dropped, stats = [read.dropped], [read.stats]
+
+        def stage(docs, label: str, transform: beam.PTransform):
+            out = docs | label >> transform
+            dropped.append(out.dropped)
+            return out.kept
+
+        docs = read.kept
+        if cfg.exact_dedup.enabled:
+            docs = stage(docs, "ExactDedup", ExactDedup(cfg.exact_dedup))
+        if cfg.near_dedup.enabled:
+            docs = stage(docs, "NearDedup", NearDup(cfg.near_dedup))
+        if cfg.semantic_dedup.enabled:
+            docs = stage(docs, "SemanticDedup", SemanticDedup(cfg.semantic_dedup))
+        if not run_wide:  # per-document stages from here on: finished inputs need not be redone
+            docs = docs | "SkipFinished" >> beam.Filter(_todo_batch, frozenset(pl.done))
+        if cfg.decontaminate.enabled:
+            decon = docs | "Decontaminate" >> Decontaminate(cfg.decontaminate)
+            dropped.append(decon.dropped)
+            stats.append(decon.stats)
+            docs = decon.kept
+        for label, transform in score_stages(cfg):
+            docs = stage(docs, label, transform)
+        if run_wide:
+            docs = docs | "SkipFinished" >> beam.Filter(_todo_batch, frozenset(pl.done))
+        done = frozenset(pl.done)
+        tagged = {
+            "file": pbegin | "FileKeys" >> beam.Create(keyed_files(pl.todo)),
+            "stats": stats | "AllStats" >> beam.Flatten() | "SkipFinishedStats" >> beam.Filter(_todo, done),
+            "kept": docs | "ByInput" >> beam.Map(lambda kv: (kv[0][0], (kv[0][1], kv[1]))),
+            "dropped": [d | f"HoldDropped{i}" >> spill.Spill() for i, d in enumerate(dropped)]  # before Flatten waits
+            | "AllDropped" >> beam.Flatten()
+            | "SkipFinishedDrops" >> beam.Filter(_todo, done),
+            "errors": read.errors | "SkipFinishedErrors" >> beam.Filter(_todo, done),
+        }
+        return tagged | "Write" >> WriteRun(cfg, pl.fingerprint)
+
+
+def _todo_batch(kv, done: frozenset) -> bool:  # key (input, batch)
+    return kv[0][0] not in done
+
+
+def _todo(kv, done: frozenset) -> bool:  # key input
+    return kv[0] not in done
 
 
 def _decontamination(markers: list[dict]) -> dict:
@@ -169,8 +179,11 @@ def _decontamination(markers: list[dict]) -> dict:
     return {"decontamination": report(stats)} if stats else {}
 
 
-def run(cfg: CurateConfig, dry_run: bool = False) -> dict | None:
-    """Run (or with dry_run on Dataflow, only build and check) the pipeline; return the manifest."""
+def run(cfg: CurateConfig, dry_run: bool = False, made_by: str = "tamis curate") -> dict | None:
+    """Run (or with dry_run on Dataflow, only build and check) the pipeline; return the manifest.
+
+    `made_by` is recorded in the manifest: `tamis demo` marks its runs so it only ever replaces its own.
+    """
     started = time.time()
     pl = plan(cfg, offline=dry_run)
     names = components(cfg)
@@ -184,10 +197,12 @@ def run(cfg: CurateConfig, dry_run: bool = False) -> dict | None:
             raise ConfigError(" ".join(str(e).split()), hint="check runner.options") from e
         try:
             with p:
-                build_pipeline(p, cfg, pl)
+                _ = p | "Curate" >> Curate(cfg, pl)
         finally:
             if spill_dir:
                 shutil.rmtree(spill_dir, ignore_errors=True)
         if dry_run:
             return None
-    return run_dir.finish(cfg.output, cfg.to_dict(), pl.inputs, time.time() - started, names, _decontamination)
+    return run_dir.finish(
+        cfg.output, cfg.to_dict(), pl.inputs, time.time() - started, names, _decontamination, made_by
+    )

@@ -8,6 +8,8 @@ worker holds one batch and its decisions at a time. Where the pipeline spills,
 the batches wait for the decisions on disk (see tamis.pipelines.spill).
 """
 
+from typing import NamedTuple
+
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
@@ -21,7 +23,40 @@ RANKS = {"near_dedup": 2, "semantic_dedup": 3, "decontaminate": 4}
 
 
 def stage_rank(stage: str) -> int:
-    return STAGE_RANK.get(stage, RANKS[stage])
+    return STAGE_RANK[stage] if stage in STAGE_RANK else RANKS[stage]
+
+
+class Staged(NamedTuple):
+    """What a stage made of several steps returns: the same `.kept` and `.dropped` as a one-ParDo stage's outputs."""
+
+    kept: beam.PCollection
+    dropped: beam.PCollection
+
+
+Decision = tuple[int, str, str | None, str | None]  # (row, reason, dup_of, detail)
+
+
+def remove_rows(key: tuple, batch: pa.RecordBatch, stage: str, decisions: list[Decision], rank: int | None = None):
+    """Yield the `dropped` output for the decided rows of one batch, then (key, the batch without them).
+
+    A row decided twice keeps one decision. `rank` orders this drop among the
+    batch's other drops in dropped/ (default: the stage's rank).
+    """
+    decided = {d[0]: d for d in decisions}
+    if decided:
+        rows = sorted(decided)
+        gone = dropped(
+            batch.take(pa.array(rows)),
+            stage,
+            [decided[r][1] for r in rows],
+            [decided[r][2] for r in rows],
+            [decided[r][3] for r in rows],
+        )
+        yield beam.pvalue.TaggedOutput(DROPPED, (key[0], ((key[1], stage_rank(stage) if rank is None else rank), gone)))
+        mask = np.ones(batch.num_rows, dtype=bool)
+        mask[rows] = False
+        batch = batch.filter(pa.array(mask))
+    yield key, batch
 
 
 class _Apply(beam.DoFn):
@@ -30,22 +65,7 @@ class _Apply(beam.DoFn):
 
     def process(self, element, decisions):
         key, batch = element
-        batch = spill.load(batch)
-        decided = {d[0]: d for d in decisions[key]}  # a row decided twice keeps one decision
-        if decided:
-            rows = sorted(decided)
-            gone = dropped(
-                batch.take(pa.array(rows)),
-                self.stage,
-                [decided[r][1] for r in rows],
-                [decided[r][2] for r in rows],
-                [decided[r][3] for r in rows],
-            )
-            yield beam.pvalue.TaggedOutput(DROPPED, (key[0], ((key[1], stage_rank(self.stage)), gone)))
-            mask = np.ones(batch.num_rows, dtype=bool)
-            mask[rows] = False
-            batch = batch.filter(pa.array(mask))
-        yield key, batch
+        yield from remove_rows(key, spill.load(batch), self.stage, decisions[key])
 
 
 class ApplyDrops(beam.PTransform):

@@ -14,8 +14,8 @@ import pyarrow as pa
 
 from tamis.dedup.exact import ExactDedupConfig, first_occurrences, remove_units, text_hashes, unit_hashes
 from tamis.pipelines import disk_shuffle, spill
+from tamis.pipelines.drops import Staged, remove_rows
 from tamis.pipelines.read import DROPPED, STAGE_RANK
-from tamis.schema import dropped
 
 STAGE = "exact_dedup"
 
@@ -64,17 +64,8 @@ def _joined(element) -> tuple[tuple, pa.RecordBatch | None, list]:
 class _DropDocs(beam.DoFn):
     def process(self, element):
         key, batch, repeats = _joined(element)
-        if batch is None:
-            return
-        if repeats:
-            kept_id = {row: k for row, _, k in repeats}
-            rows = sorted(kept_id)
-            mask = np.ones(batch.num_rows, dtype=bool)
-            mask[rows] = False
-            gone = dropped(batch.take(pa.array(rows)), STAGE, ["exact_dup"] * len(rows), [kept_id[r] for r in rows])
-            yield beam.pvalue.TaggedOutput(DROPPED, (key[0], ((key[1], STAGE_RANK[STAGE]), gone)))
-            batch = batch.filter(pa.array(mask))
-        yield key, batch
+        if batch is not None:
+            yield from remove_rows(key, batch, STAGE, [(row, "exact_dup", kept, None) for row, _, kept in repeats])
 
 
 class _CutUnits(beam.DoFn):
@@ -99,18 +90,12 @@ class _CutUnits(beam.DoFn):
         for row, positions in cut.items():
             texts[row] = remove_units(texts[row], self.unit, positions)
         batch = batch.set_column(batch.schema.get_field_index("text"), "text", pa.array(texts, pa.string()))
-        empty = np.array([not t for t in texts])
-        if empty.any():
-            rows = np.flatnonzero(empty)
-            reasons = [f"all_{self.unit}s_repeated"] * len(rows)
-            gone = dropped(batch.take(pa.array(rows)), STAGE, reasons, [source[r] for r in rows])
-            yield beam.pvalue.TaggedOutput(DROPPED, (key[0], ((key[1], STAGE_RANK[STAGE] + 1), gone)))
-            batch = batch.filter(pa.array(~empty))
-        yield key, batch
+        emptied = [(r, f"all_{self.unit}s_repeated", source[r], None) for r in cut if not texts[r]]
+        yield from remove_rows(key, batch, STAGE, emptied, STAGE_RANK[STAGE] + 1)
 
 
 class ExactDedup(beam.PTransform):
-    """Outputs `kept` ((input, batch), batch) and `dropped` (input, ((batch, rank), DROPPED batch))."""
+    """(key, batch) → `kept` (key, batch) and `dropped` (reason exact_dup or all_<unit>s_repeated, dup_of = kept id)."""
 
     def __init__(self, cfg: ExactDedupConfig):
         super().__init__()
@@ -131,7 +116,7 @@ class ExactDedup(beam.PTransform):
             | "DropDocs" >> beam.ParDo(_DropDocs()).with_outputs(DROPPED, main="kept")
         )
         if self.cfg.units == "off":
-            return docs
+            return Staged(docs.kept, docs[DROPPED])
         repeats = self._repeats(docs.kept, "Units", _hash_units, self.cfg.units, self.cfg.min_unit_chars)
         units = (
             {"batch": docs.kept | "HoldUnits" >> spill.Spill(), "repeats": repeats}
@@ -139,5 +124,4 @@ class ExactDedup(beam.PTransform):
             | "CutUnits" >> beam.ParDo(_CutUnits(self.cfg.units)).with_outputs(DROPPED, main="kept")
         )
         held = [docs[DROPPED] | "HoldDropDocs" >> spill.Spill(), units[DROPPED] | "HoldCutUnits" >> spill.Spill()]
-        dropped_all = held | "DedupDropped" >> beam.Flatten()
-        return {"kept": units.kept, DROPPED: dropped_all}
+        return Staged(units.kept, held | "DedupDropped" >> beam.Flatten())

@@ -52,7 +52,7 @@ class _ReadFile(beam.DoFn):
 
 
 class ReadInputs(beam.PTransform):
-    """Outputs: main ((file, batch), docs), `errors`, `dropped` (empty after normalization), `stats`."""
+    """Outputs: `kept` ((file, batch), docs), `errors`, `dropped` (empty after normalization), `stats`."""
 
     def __init__(self, cfg: CurateConfig, files: list[InputFile]):
         super().__init__()
@@ -63,5 +63,5 @@ class ReadInputs(beam.PTransform):
             pbegin
             | "Files" >> beam.Create(self.files)
             | "Spread" >> beam.Reshuffle()
-            | "ReadNormalize" >> beam.ParDo(_ReadFile(self.cfg)).with_outputs(ERRORS, DROPPED, STATS, main="docs")
+            | "ReadNormalize" >> beam.ParDo(_ReadFile(self.cfg)).with_outputs(ERRORS, DROPPED, STATS, main="kept")
         )

@@ -1,0 +1,1 @@
+"""Repository-level code: ingestion, structure, cross-file context for a cursor, FIM samples."""
