@@ -41,6 +41,7 @@ class CurateConfig(Params):
     shards: ShardConfig = ShardConfig()
     runner: RunnerConfig = RunnerConfig()
     max_error_fraction: float = 0.01
+    accept_truncated: bool = False  # finish a run whose inputs were cut short (their unread bytes are reported)
     seed: int = 0
     fail_after_shards: int | None = None  # fault injection for resume tests: stop after writing N shards
 

@@ -31,6 +31,9 @@ ERROR = pa.schema(
     [
         pa.field("source", pa.string(), nullable=False),
         pa.field("offset", pa.int64(), nullable=False),
+        # what `offset` counts: "file" (bytes of the file as stored), "decompressed" (bytes of the
+        # decompressed stream of a .gz/.zst file) or "row" (Parquet rows)
+        pa.field("offset_kind", pa.string(), nullable=False),
         pa.field("error", pa.string(), nullable=False),
         pa.field("raw", pa.binary()),  # the record's bytes as read, so nothing is lost
     ]

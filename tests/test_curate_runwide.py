@@ -8,6 +8,7 @@ import pytest
 from pipeline_fixtures import corpus, digests, make_cfg, write_jsonl
 
 from tamis.filters import fasttext_model as fm
+from tamis.io import run_dir
 from tamis.pipelines import curate, spill
 
 GOOD = "The river valley has rich soil and farmers grow wheat, barley and apples there every year."
@@ -77,8 +78,8 @@ def test_spilled_and_in_memory_runs_write_the_same_files(tmp_path, monkeypatch):
     monkeypatch.setattr(spill, "save", lambda folder, batch: saved.append(folder) or real_save(folder, batch))
     over = {"exact_dedup": {"units": "line"}, "near_dedup": {"enabled": True}}
     spilled = curate.run(make_cfg(src, tmp_path / "spilled", **over))
-    assert saved and all(f == str(tmp_path / "spilled" / curate.SPILL) for f in saved)
-    assert not (tmp_path / "spilled" / curate.SPILL).exists()  # scratch space is gone after the run
+    assert saved and all(f == str(tmp_path / "spilled" / run_dir.SCRATCH) for f in saved)
+    assert not (tmp_path / "spilled" / run_dir.SCRATCH).exists()  # scratch space is gone after the run
     saved.clear()
     memory = curate.run(make_cfg(src, tmp_path / "memory", runner={"batch_size": 16, "spill": False}, **over))
     assert not saved

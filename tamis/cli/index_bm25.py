@@ -33,8 +33,8 @@ def run(args: argparse.Namespace) -> int:
     from tamis.config import RunnerConfig
     from tamis.errors import ConfigError
     from tamis.indexes import bm25
-    from tamis.io import atomic
-    from tamis.io.readers import InputConfig, expand
+    from tamis.io import atomic, run_dir
+    from tamis.io.readers import InputConfig, expand, reader_format
     from tamis.pipelines import index_bm25
     from tamis.pipelines.options import make
 
@@ -47,6 +47,9 @@ def run(args: argparse.Namespace) -> int:
     config = bm25.config_from_dict(raw)
     input_cfg = InputConfig(path="", format=args.format, text_field=args.text_field, id_field=args.id_field)
     files = [f for pattern in args.inputs for f in expand(InputConfig(path=pattern, format=args.format))]
+    for f in files:
+        reader_format(f, input_cfg)  # an unknown format fails now, not mid-pipeline
+    run_dir.verify_inputs(files)  # a curate run's shards are read only if the run verifies and lists them
     options = {k: v for k in ("project", "region", "temp_location") if (v := getattr(args, k))}
     runner = RunnerConfig(name=args.runner, workers=args.workers, options=options)
     make(runner)  # refuses a Dataflow run without project, region or a gs:// temp location

@@ -77,6 +77,20 @@ def _remote_glob(pattern: str) -> list[str]:
     )
 
 
+def check_writable_dir(path: str) -> None:
+    """Refuse (ConfigError) a local output that is a file, or that this process could not create or write."""
+    from tamis.errors import ConfigError
+
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ConfigError(f"The output {path} exists and is not a folder.", hint="choose a folder for the output")
+    existing = os.path.abspath(path)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"The output {path} cannot be written: {existing} is not a writable folder.",
+                          hint="choose an output folder you can write to")
+
+
 def makedirs(path: str) -> None:
     if not is_remote(path):  # object stores have no folders
         os.makedirs(path, exist_ok=True)
@@ -151,6 +165,17 @@ def size(path: str) -> int:
         fs, inner = _remote(path)
         return fs.get_file_info(inner).size
     return os.path.getsize(path)
+
+
+def delete(path: str) -> None:
+    """Delete one file; a file already gone is fine."""
+    if is_remote(path):
+        fs, inner = _remote(path)
+        with contextlib.suppress(FileNotFoundError):
+            fs.delete_file(inner)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
 
 
 def remove_tree(path: str) -> None:

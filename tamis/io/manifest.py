@@ -95,3 +95,30 @@ def verify_files(root: str, manifest: dict[str, Any]) -> None:
                 f"{path} does not match its manifest checksum: the file is corrupt or was changed",
                 hint="rebuild the artifact",
             )
+
+
+def problems(root: str, manifest: dict[str, Any]) -> list[str]:
+    """Every way the directory differs from its manifest ("path: what"), empty when it verifies.
+
+    Checks the manifest's own checksum, then every listed file (missing, size,
+    sha256), then files present but not listed (a stale file a glob would pick up).
+    """
+    out = []
+    if SELF_SHA in manifest and manifest[SELF_SHA] != _self_sha256(manifest):
+        out.append(f"{MANIFEST}: does not match its own checksum (edited or corrupt)")
+    listed = set()
+    for entry in manifest.get("files", []):
+        listed.add(entry["path"])
+        path = atomic.join(root, entry["path"])
+        if not atomic.exists(path):
+            out.append(f"{entry['path']}: missing")
+        elif atomic.size(path) != entry["bytes"]:
+            out.append(f"{entry['path']}: {atomic.size(path)} bytes, the manifest says {entry['bytes']}")
+        elif atomic.sha256_file(path) != entry["sha256"]:
+            out.append(f"{entry['path']}: sha256 differs from the manifest's")
+    prefix = atomic.join(root, "")
+    for path in atomic.glob(atomic.join(root, "**", "*")):
+        rel = path[len(prefix):] if path.startswith(prefix) else path
+        if rel != MANIFEST and rel not in listed:
+            out.append(f"{rel}: not in the manifest")
+    return out

@@ -12,7 +12,7 @@ from tamis.dedup.decontam import load_items, merge_stats, report
 from tamis.errors import ConfigError
 from tamis.filters.registry import build
 from tamis.io import atomic, run_dir
-from tamis.io.readers import expand
+from tamis.io.readers import expand, reader_format
 from tamis.io.run_dir import InputFile
 from tamis.pipelines import options, spill
 from tamis.pipelines.decontam import Decontaminate
@@ -25,16 +25,17 @@ from tamis.pipelines.semdedup import SemanticDedup
 from tamis.pipelines.write import WriteRun, keyed_files
 
 log = logging.getLogger(__name__)
-SPILL = "_spill"  # scratch folder of a local run: batches waiting at a barrier (tamis.pipelines.spill)
 
 
 @dataclass
 class Plan:
-    """What a run will do: every input file, and those a previous attempt already finished."""
+    """What a run will do: every input file, those a previous attempt already finished (verified markers),
+    or the manifest of a run that is already complete."""
 
     inputs: list[InputFile]
-    done: set[int] = field(default_factory=set)
+    done: dict[int, dict] = field(default_factory=dict)  # input index -> its verified progress marker
     fingerprint: str = ""
+    finished: dict | None = None
 
     @property
     def todo(self) -> list[InputFile]:
@@ -42,25 +43,36 @@ class Plan:
 
 
 def plan(cfg: CurateConfig, offline: bool = False) -> Plan:
-    """List inputs and finished work. `offline` (a Dataflow dry run) touches no remote path:
-    a remote glob stands for itself and the output is assumed empty."""
+    """Check everything that can be checked before any work, and list the inputs and the finished work.
+
+    Every input file must exist and have a known format; the output must be a
+    writable folder; benchmarks must load. `offline` (a Dataflow dry run)
+    touches no remote path: a remote glob stands for itself and the output is
+    assumed empty. Reads only: nothing is written or removed here.
+    """
     files: list[InputFile] = []
     for i, cfg_in in enumerate(cfg.inputs):
         if offline and atomic.is_remote(cfg_in.path):
             files.append(InputFile(len(files), cfg_in.path, i, 0))
             continue
         for path in expand(cfg_in):
+            reader_format(path, cfg_in)  # an unknown format fails now, not mid-pipeline
             files.append(InputFile(len(files), path, i, atomic.size(path)))
     if cfg.decontaminate.enabled:  # a missing or malformed benchmark fails here, before any work
         for bench in cfg.decontaminate.benchmarks:
             if not (offline and atomic.is_remote(bench.path)):
                 load_items(bench)
     fp = run_dir.fingerprint(cfg.to_dict())
-    if offline and atomic.is_remote(cfg.output):
-        return Plan(files, set(), fp)
-    run_dir.check_reusable(cfg.output, fp)
-    done = {f.index for f in files if run_dir.read_marker(cfg.output, f, fp) is not None}
-    return Plan(files, done, fp)
+    if atomic.is_remote(cfg.output):
+        if offline:
+            return Plan(files, {}, fp)
+    else:
+        atomic.check_writable_dir(cfg.output)
+    complete = run_dir.finished(cfg.output, fp)
+    if complete is not None:
+        return Plan(files, {f.index: {} for f in files}, fp, complete)
+    markers = {f.index: m for f in files if (m := run_dir.read_marker(cfg.output, f, fp)) is not None}
+    return Plan(files, markers, fp)
 
 
 def components(cfg: CurateConfig) -> list[str]:
@@ -186,10 +198,15 @@ def run(cfg: CurateConfig, dry_run: bool = False, made_by: str = "tamis curate")
     """
     started = time.time()
     pl = plan(cfg, offline=dry_run)
+    if pl.finished is not None and not dry_run:
+        log.info("%s is a finished run with this config; nothing to do", cfg.output)
+        return pl.finished
     names = components(cfg)
+    if not dry_run:
+        run_dir.clean(cfg.output, list(pl.done.values()))
     if pl.todo:
         log.info("%d inputs, %d already finished; running on %s", len(pl.inputs), len(pl.done), cfg.runner.name)
-        spill_dir = None if atomic.is_remote(cfg.output) else atomic.join(cfg.output, SPILL)
+        spill_dir = None if atomic.is_remote(cfg.output) else atomic.join(cfg.output, run_dir.SCRATCH)
         runner, opts = options.make(cfg.runner, dry_run=dry_run, spill_dir=spill_dir)
         try:
             p = beam.Pipeline(runner=runner, options=opts)

@@ -54,6 +54,7 @@ class _WriteInput(beam.DoFn):
         stats = list(groups["stats"])
         read = sum(s.get("read", 0) for s in stats)
         skipped = sum(s.get("skipped", 0) for s in stats)
+        unread = [s["unread_bytes"] for s in stats if s.get("truncated")]
         kept_items = list(groups["kept"])
         error_items = list(groups["errors"])
         by_reason: Counter = Counter()
@@ -75,6 +76,10 @@ class _WriteInput(beam.DoFn):
             "dropped_by_reason": dict(by_reason),
             "dropped_by_stage": dict(by_stage),
         }
+        if unread:
+            counts.update(truncated=True, unread_bytes=sum(unread))
+        if any(s.get("empty") for s in stats):
+            counts["empty"] = True
         decontam: dict = {}
         for s in stats:
             decontam = merge_stats(decontam, s.get("decontam", {}))

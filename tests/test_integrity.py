@@ -1,0 +1,246 @@
+"""The integrity defects a new user hit, each reproduced: runs never lose or falsify data, and say so when they can't."""
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+
+import pyarrow.parquet as pq
+import pytest
+import zstandard
+from pipeline_fixtures import corpus, digests, make_cfg, write_jsonl
+
+from tamis import cli
+from tamis.errors import ConfigError, InputError, IntegrityError
+from tamis.io.readers import InputConfig, read_all
+from tamis.pipelines import curate
+
+
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _flip(path, at: float = 0.5) -> None:
+    data = bytearray(path.read_bytes())
+    data[int(len(data) * at)] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
+def _big_corpus(tmp_path, n_files=3, per_file=120):
+    src = tmp_path / "in"
+    src.mkdir()
+    for f in range(n_files):
+        write_jsonl(src / f"part{f}.jsonl", [{"id": f"f{f}-{i:04d}", "text": f"Document {i} of file {f}. " * 20}
+                                             for i in range(per_file)])
+    return src
+
+
+def test_changed_config_on_an_interrupted_run_is_refused_and_leaves_no_stale_shards(tmp_path):
+    src = _big_corpus(tmp_path)
+    run = tmp_path / "run"
+    curate.run(make_cfg(src, run, shards={"target_bytes": 2000}))
+    (run / "manifest.json").unlink()  # as a kill just before the manifest leaves it
+    with pytest.raises(IntegrityError, match="unfinished run made with another config"):
+        curate.run(make_cfg(src, run, shards={"target_bytes": 64000}))
+    # the same config resumes, and only the files of that config remain
+    manifest = curate.run(make_cfg(src, run, shards={"target_bytes": 2000}))
+    listed = {e["path"] for e in manifest["files"]}
+    assert {str(p.relative_to(run)) for p in run.glob("*/*") if p.is_file()} == listed
+    kept = pq.read_table(run / "shards").column("id").to_pylist()
+    assert len(kept) == len(set(kept)) == manifest["counts"]["kept"]
+
+
+def test_debris_of_a_killed_attempt_is_removed_before_a_rerun(tmp_path):
+    src = _big_corpus(tmp_path)
+    run = tmp_path / "run"
+    curate.run(make_cfg(src, run, shards={"target_bytes": 2000}))
+    clean = digests(run)
+    (run / "manifest.json").unlink()
+    marker = run / "_progress" / "00001.json"
+    for p in json.loads(marker.read_text())["files"]:  # input 1 was being written when the kill came
+        (run / p["path"]).unlink()
+    marker.unlink()
+    (run / "shards" / "part-00001-0999.parquet").write_bytes(b"half a shard")  # from the killed attempt
+    (run / "shards" / "part-00001-0000.parquet.tmp-0123456789ab").write_bytes(b"temporary")
+    (run / "_spill").mkdir()
+    (run / "_spill" / "x.arrow").write_bytes(b"spilled batch" * 1000)
+    curate.run(make_cfg(src, run, shards={"target_bytes": 2000}))
+    assert digests(run) == clean
+    assert not list(run.rglob("*.tmp-*")) and not (run / "_spill").exists()
+    assert not (run / "shards" / "part-00001-0999.parquet").exists()
+
+
+def test_truncated_gzip_fails_the_run_unless_accepted(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    rows = [{"id": f"d{i}", "text": f"Document {i}. " + "words " * 50} for i in range(355)]
+    data = gzip.compress(b"".join(json.dumps(r).encode() + b"\n" for r in rows))
+    (src / "cut.jsonl.gz").write_bytes(data[: len(data) // 2])
+    cfg = make_cfg(src, tmp_path / "run", inputs=[{"path": str(src / "*.jsonl.gz")}], max_error_fraction=0.01)
+    with pytest.raises(InputError, match="could not be read to their end"):
+        curate.run(cfg)
+    assert not (tmp_path / "run" / "manifest.json").exists()
+    manifest = curate.run(cfg.model_copy(update={"accept_truncated": True}))  # same outputs, now accepted
+    source = manifest["sources"][str(src / "cut.jsonl.gz")]
+    assert source["truncated"] is True and "unread_bytes" in source
+    assert manifest["counts"]["truncated_inputs"] == 1
+    assert source["read"] < 355
+
+
+def test_corrupt_zstd_in_the_middle_counts_the_unread_bytes(tmp_path):
+    frames = [
+        zstandard.ZstdCompressor().compress(
+            b"".join(json.dumps({"id": f"{f}-{i}", "text": os.urandom(300).hex()}).encode() + b"\n" for i in range(200))
+        )
+        for f in range(5)
+    ]
+    third = sum(map(len, frames[:2]))
+    data = bytearray(b"".join(frames))
+    data[third: third + 4] = b"\x00\x00\x00\x00"  # the third frame's magic number: nothing after it decodes
+    path = tmp_path / "bad.jsonl.zst"
+    path.write_bytes(bytes(data))
+    stats: dict = {}
+    from tamis.io.readers import read_file
+
+    kinds = [k for k, _ in read_file(str(path), InputConfig(path=str(path)), stats=stats)]
+    assert "errors" in kinds and stats["truncated"] is True
+    assert len(data) - third - 2 * 131072 <= stats["unread_bytes"] <= len(data) - third  # up to the read-ahead
+
+
+def test_a_flipped_byte_is_found_by_verify_and_a_rerun_refuses_instead_of_hiding_it(tmp_path, capsys):
+    src = corpus(tmp_path, n_files=2)
+    run = tmp_path / "run"
+    cfg = make_cfg(src, run)
+    curate.run(cfg)
+    assert run_cli(capsys, "verify", run)[0] == 0
+    manifest_before = (run / "manifest.json").read_bytes()
+    shard = sorted((run / "shards").glob("*.parquet"))[0]
+    _flip(shard)
+    code, out, err = run_cli(capsys, "verify", run)
+    assert code == IntegrityError.exit_code and shard.name in out and "tamis: error:" in err
+    with pytest.raises(IntegrityError, match="fail verification"):
+        curate.run(cfg)
+    assert (run / "manifest.json").read_bytes() == manifest_before
+
+
+def test_a_damaged_file_of_an_interrupted_run_is_redone(tmp_path):
+    src = corpus(tmp_path, n_files=2)
+    run = tmp_path / "run"
+    curate.run(make_cfg(src, run))
+    clean = digests(run)
+    (run / "manifest.json").unlink()
+    _flip(sorted((run / "shards").glob("*.parquet"))[0])  # size unchanged: only the sha256 tells
+    curate.run(make_cfg(src, run))
+    assert digests(run) == clean
+
+
+def test_verify_exit_codes(tmp_path, capsys):
+    assert run_cli(capsys, "verify", tmp_path / "nowhere")[0] == InputError.exit_code
+    (tmp_path / "empty").mkdir()
+    code, _, err = run_cli(capsys, "verify", tmp_path / "empty")
+    assert code == IntegrityError.exit_code and "no manifest.json" in err
+    src = corpus(tmp_path, n_files=1)
+    curate.run(make_cfg(src, tmp_path / "run"))
+    code, out, _ = run_cli(capsys, "verify", tmp_path / "run", "--json")
+    assert code == 0 and json.loads(out)["problems"] == []
+    (tmp_path / "run" / "manifest.json").write_text((tmp_path / "run" / "manifest.json").read_text().replace(
+        '"kept": ', '"kept": 1', 1))
+    assert run_cli(capsys, "verify", tmp_path / "run")[0] == IntegrityError.exit_code
+
+
+@pytest.mark.parametrize("kind", ["file", "readonly"])
+def test_an_unusable_output_is_one_line_at_plan_time(tmp_path, capsys, kind):
+    src = corpus(tmp_path, n_files=1)
+    out = tmp_path / "out"
+    if kind == "file":
+        out.write_text("not a folder")
+    else:
+        if os.geteuid() == 0:
+            pytest.skip("root can write anywhere")
+        out.mkdir()
+        out.chmod(0o500)
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"inputs": [{"path": str(src / "*.jsonl")}], "output": str(out)}))
+    for extra in ([], ["--dry-run"]):
+        code, _, err = run_cli(capsys, "curate", config, *extra)
+        assert code == ConfigError.exit_code and err.count("\n") <= 2
+        assert "cannot be written" in err or "not a folder" in err
+
+
+def test_unknown_input_format_fails_at_plan_time(tmp_path, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "x.warc.gz.bad").write_bytes(b"whatever")
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"inputs": [{"path": str(src / "*")}], "output": str(tmp_path / "run")}))
+    for extra in ([], ["--dry-run"]):
+        code, _, err = run_cli(capsys, "curate", config, *extra)
+        assert code == ConfigError.exit_code and "Cannot tell the format" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_index_bm25_refuses_a_run_directory_and_stale_or_damaged_shards(tmp_path, capsys):
+    src = corpus(tmp_path, n_files=2)
+    run = tmp_path / "run"
+    curate.run(make_cfg(src, run))
+    code, _, err = run_cli(capsys, "index", "bm25", run, "--output", tmp_path / "i1")
+    assert code == InputError.exit_code and "is a folder" in err
+    (run / "shards" / "part-00009-0000.parquet").write_bytes((run / "shards" / "part-00000-0000.parquet").read_bytes())
+    code, _, err = run_cli(capsys, "index", "bm25", f"{run}/shards/*.parquet", "--output", tmp_path / "i2")
+    assert code == IntegrityError.exit_code and "not" in err
+    (run / "shards" / "part-00009-0000.parquet").unlink()
+    _flip(run / "shards" / "part-00000-0000.parquet")
+    code, _, err = run_cli(capsys, "index", "bm25", f"{run}/shards/*.parquet", "--output", tmp_path / "i3")
+    assert code == IntegrityError.exit_code
+
+
+def test_empty_inputs_are_warned_and_counted(tmp_path, caplog):
+    src = _big_corpus(tmp_path, n_files=1, per_file=5)
+    (src / "empty.jsonl").write_bytes(b"")
+    (src / "zero.jsonl.zst").write_bytes(b"")
+    cfg = make_cfg(src, tmp_path / "run", inputs=[{"path": str(src / "*")}])
+    with caplog.at_level("WARNING"):
+        manifest = curate.run(cfg)
+    assert manifest["counts"]["empty_inputs"] == 2
+    assert manifest["sources"][str(src / "zero.jsonl.zst")]["empty"] is True
+    assert sum("holds no record" in r.message for r in caplog.records) == 2
+
+
+def test_a_no_op_rerun_does_not_rewrite_the_manifest(tmp_path):
+    src = corpus(tmp_path, n_files=1)
+    curate.run(make_cfg(src, tmp_path / "run"))
+    before = (tmp_path / "run" / "manifest.json").read_bytes()
+    again = curate.run(make_cfg(src, tmp_path / "run"))
+    assert (tmp_path / "run" / "manifest.json").read_bytes() == before
+    assert again["seconds"] == json.loads(before)["seconds"]
+
+
+def test_a_relative_glob_without_dot_slash_matches(tmp_path):
+    write_jsonl(tmp_path / "in-1.jsonl", [{"id": "a", "text": "One document with enough words."}])
+    write_jsonl(tmp_path / "in-2.jsonl", [{"id": "b", "text": "Another document, with other words."}])
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"inputs": [{"path": "in-*.jsonl"}], "output": "run"}))
+    done = subprocess.run([sys.executable, "-m", "tamis", "curate", str(config), "--json"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1])["read"] == 2
+
+
+def test_error_rows_say_what_their_offsets_count_and_name_nulls_and_types(tmp_path):
+    lines = [b'{"id": "a", "text": null}\n', b'{"id": "b", "text": 7}\n', b'{"id": "c"}\n', b'{"id": "d", "text": []}\n']
+    plain = tmp_path / "x.jsonl"
+    plain.write_bytes(b"".join(lines))
+    packed = tmp_path / "x.jsonl.gz"
+    packed.write_bytes(gzip.compress(b"".join(lines)))
+    _, errors = read_all(str(plain))
+    assert errors.column("error").to_pylist() == [
+        "field 'text' is null", "field 'text' is an int, not a string", "field 'text' is missing",
+        "field 'text' is a list, not a string"]
+    assert set(errors.column("offset_kind").to_pylist()) == {"file"}
+    _, errors = read_all(str(packed))
+    assert set(errors.column("offset_kind").to_pylist()) == {"decompressed"}
+    assert errors.column("offset").to_pylist() == [0, len(lines[0]), len(lines[0]) + len(lines[1]),
+                                                   sum(map(len, lines[:3]))]
