@@ -1,6 +1,7 @@
 """End-to-end runs of the curate pipeline on the in-process Beam runner."""
 
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from pipeline_fixtures import corpus, digests, make_cfg, write_jsonl
@@ -151,6 +152,11 @@ def test_exact_dedup_pure_functions():
     h = text_hashes(["a", "b", "a", "c", "b", "a"])
     dup, kept = first_occurrences(h, ["5", "1", "3", "2", "0", "4"])
     assert dict(zip(dup.tolist(), kept.tolist(), strict=True)) == {0: 2, 5: 2, 1: 4}
+    # two documents sharing an id (and text): where they were read decides, not the order they arrive in
+    for order in ([0, 1], [1, 0]):
+        same = text_hashes(["t", "t"])[order]
+        dup, kept = first_occurrences(same, ["x", "x"], locations=np.array([7, 3])[order])
+        assert np.array([7, 3])[order][kept].tolist() == [3]
     hashes, rows, pos = unit_hashes(["x line\n\nshort\nx line", "x line"], "line", min_chars=6)
     assert rows.tolist() == [0, 0, 1] and pos.tolist() == [0, 3, 0]
     assert remove_units("a\nb\nc", "line", {1}) == "a\nc"

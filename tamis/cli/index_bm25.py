@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--region", help="Dataflow: region")
     parser.add_argument("--temp-location", help="Dataflow: gs:// temp location")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing index at --output")
-    parser.add_argument("--dry-run", action="store_true", help="validate the config, list the inputs and stop")
+    parser.add_argument("--dry-run", action="store_true", help="validate the config and list the inputs; with "
+                        "--runner dataflow also build and check the job graph offline")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
     plan = {"inputs": files, "output": args.output, "runner": args.runner, "config": config.to_dict()}
     if args.dry_run:
         print(json.dumps(plan, indent=1))
+        if args.runner == "dataflow":
+            index_bm25.run(files, args.output, config, input_cfg, runner, dry_run=True)
+            print("dataflow job graph built and checked (dry run, nothing submitted)")
         return 0
     if _occupied(args.output):
         if not args.overwrite:

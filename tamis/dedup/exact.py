@@ -49,17 +49,20 @@ def unit_hashes(texts: list[str], unit: str, min_chars: int = 0) -> tuple[np.nda
 
 
 def first_occurrences(
-    hashes: np.ndarray, ids: list[str], positions: np.ndarray | None = None
+    hashes: np.ndarray, ids: list[str], positions: np.ndarray | None = None, locations: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """For items repeating an earlier one, return (their indices, index of the kept item).
 
-    "Earlier" is the smaller (id, position), so the first occurrence inside
-    the document with the smallest id is kept.
+    "Earlier" is the smaller (id, location, position), so the first occurrence
+    inside the document with the smallest id is kept. `locations` (where a
+    document was read) only separates documents that share an id, so the
+    choice between them never depends on the order items arrive in.
     """
     if len(ids) == 0:
         return np.empty(0, np.int64), np.empty(0, np.int64)
     positions = np.zeros(len(ids), np.int64) if positions is None else positions
-    order = np.lexsort((positions, np.asarray(ids, dtype=str), hashes))
+    locations = np.zeros(len(ids), np.int64) if locations is None else locations
+    order = np.lexsort((positions, locations, np.asarray(ids, dtype=str), hashes))
     sorted_hashes = hashes[order]
     starts = np.r_[True, sorted_hashes[1:] != sorted_hashes[:-1]]
     group_first = order[np.maximum.accumulate(np.where(starts, np.arange(len(order)), 0))]

@@ -49,9 +49,16 @@ def _resolve(element):
     rows = np.concatenate([g[3] for g in groups])
     positions = np.concatenate([g[4] for g in groups])
     owner = np.repeat(np.arange(len(groups)), [len(g[2]) for g in groups])
-    dup, kept = first_occurrences(hashes, ids, positions)
+    locations = np.array([_location(groups[o][0], r) for o, r in zip(owner.tolist(), rows.tolist(), strict=True)],
+                         dtype=np.int64)
+    dup, kept = first_occurrences(hashes, ids, positions, locations)
     for d, k in zip(dup, kept, strict=True):
         yield groups[owner[d]][0], (int(rows[d]), int(positions[d]), ids[k])
+
+
+def _location(key: tuple[int, int], row: int) -> int:
+    """(input, batch, row) as one sortable integer: where a document was read."""
+    return (key[0] << 42) | (key[1] << 21) | row
 
 
 def _joined(element) -> tuple[tuple, pa.RecordBatch | None, list]:

@@ -200,18 +200,24 @@ class IndexBM25(beam.PTransform):
 
 
 def run(
-    files: list[str], root: str, config: bm25.BM25Config, input_cfg: InputConfig, runner_cfg: Any
-) -> dict[str, Any]:
-    """Run the pipeline; return the manifest, or raise InputError when the inputs hold no document."""
+    files: list[str], root: str, config: bm25.BM25Config, input_cfg: InputConfig, runner_cfg: Any, dry_run: bool = False
+) -> dict[str, Any] | None:
+    """Run the pipeline; return the manifest, or raise InputError when the inputs hold no document.
+
+    `dry_run` on Dataflow builds and checks the job graph offline (Beam's dry_run) and returns None.
+    """
     from tamis.errors import InputError
     from tamis.io import manifest
     from tamis.pipelines.options import make
 
     config.check()
-    atomic.makedirs(root)
-    runner, options = make(runner_cfg)
+    if not dry_run:
+        atomic.makedirs(root)
+    runner, options = make(runner_cfg, dry_run=dry_run)
     with beam.Pipeline(runner=runner, options=options) as p:
         _ = p | "IndexBM25" >> IndexBM25(files, root, config, input_cfg)
+    if dry_run:
+        return None
     if not atomic.exists(atomic.join(root, manifest.MANIFEST)):
         raise InputError(f"The inputs hold no document to index: {', '.join(files)}", hint="check the input paths")
     return manifest.read_manifest(root, bm25.KIND, bm25.FORMAT_VERSION, verify=False)
