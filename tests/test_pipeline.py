@@ -160,3 +160,14 @@ def test_exact_dedup_pure_functions():
     hashes, rows, pos = unit_hashes(["x line\n\nshort\nx line", "x line"], "line", min_chars=6)
     assert rows.tolist() == [0, 0, 1] and pos.tolist() == [0, 3, 0]
     assert remove_units("a\nb\nc", "line", {1}) == "a\nc"
+
+
+def test_manifest_records_time_and_documents_per_stage(tmp_path):
+    src = corpus(tmp_path, n_files=2)
+    manifest = curate.run(make_cfg(src, tmp_path / "run", filters=[{"name": "gopher_quality"}]))
+    stages = manifest["stages"]
+    assert list(stages) == ["read", "filter:gopher_quality@1", "write"]
+    c = manifest["counts"]
+    assert stages["read"]["docs"] == c["read"] - c["errors"]  # documents read (errors are not documents)
+    assert stages["write"]["docs"] == c["kept"] + c["dropped"] + c["errors"]
+    assert all(s["seconds"] > 0 and s["docs_per_s"] > 0 for s in stages.values())

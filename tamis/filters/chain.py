@@ -1,6 +1,7 @@
 """Apply a configured chain of scorers and filters to one batch: the pure core of the Score stage."""
 
 import json
+import time
 
 import numpy as np
 import pyarrow as pa
@@ -25,7 +26,9 @@ def _detail(scores: dict[str, np.ndarray], row: int) -> str:
     )
 
 
-def apply_chain(components: list[Scorer], batch: pa.RecordBatch) -> tuple[pa.RecordBatch, list[pa.RecordBatch]]:
+def apply_chain(
+    components: list[Scorer], batch: pa.RecordBatch, timings: dict[str, tuple[float, int]] | None = None
+) -> tuple[pa.RecordBatch, list[pa.RecordBatch]]:
     """Run components in order on the rows still kept; return (kept batch with score columns, dropped batches).
 
     Each component sees only the documents every earlier filter kept, so the
@@ -35,12 +38,15 @@ def apply_chain(components: list[Scorer], batch: pa.RecordBatch) -> tuple[pa.Rec
     score; a document the same component drops goes to `dropped/` with the
     text it came in with. A run-wide filter (`Filter.run_wide`) only adds its
     scores here; the pipeline applies its rule once the whole run is scored.
+    `timings`, when given, gets (seconds, documents seen) per component key.
     """
     drops: list[pa.RecordBatch] = []
     score_cols: dict[str, np.ndarray] = {}
     for comp in components:
         if batch.num_rows == 0:
             break
+        started = time.perf_counter()
+        rows = batch.num_rows
         view = DocView(batch)
         scores = comp.score(view)
         new_text = scores.pop(comp.col("text"), None)
@@ -59,6 +65,8 @@ def apply_chain(components: list[Scorer], batch: pa.RecordBatch) -> tuple[pa.Rec
                 score_cols = {k: v[keep] for k, v in score_cols.items()}
                 scores = {k: np.asarray(v)[keep] for k, v in scores.items()}
         score_cols.update({k: np.asarray(v) for k, v in scores.items()})
+        if timings is not None:
+            timings[comp.key()] = (time.perf_counter() - started, rows)
     for name, values in score_cols.items():
         batch = batch.append_column(name, _to_arrow(values))
     return batch, drops

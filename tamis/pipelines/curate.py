@@ -3,6 +3,7 @@
 import logging
 import shutil
 import time
+import uuid
 from dataclasses import dataclass, field
 
 import apache_beam as beam
@@ -14,7 +15,7 @@ from tamis.filters.registry import build
 from tamis.io import atomic, run_dir
 from tamis.io.readers import expand, reader_format
 from tamis.io.run_dir import InputFile
-from tamis.pipelines import options, spill
+from tamis.pipelines import options, progress, spill
 from tamis.pipelines.decontam import Decontaminate
 from tamis.pipelines.exact_dedup import ExactDedup
 from tamis.pipelines.neardup import NearDup
@@ -77,6 +78,12 @@ def plan(cfg: CurateConfig, offline: bool = False) -> Plan:
 
 def components(cfg: CurateConfig) -> list[str]:
     return [build(s.name, s.params).key() for s in cfg.filters]
+
+
+def stage_order(cfg: CurateConfig) -> list[str]:
+    """The names stages report their time under (tamis.pipelines.progress), in pipeline order."""
+    return ["read", "exact_dedup", "near_dedup", "semantic_dedup", "decontaminate"] + [
+        f"filter:{c}" for c in components(cfg)] + ["write"]
 
 
 def stages(cfg: CurateConfig) -> list[str]:
@@ -204,22 +211,27 @@ def run(cfg: CurateConfig, dry_run: bool = False, made_by: str = "tamis curate")
     names = components(cfg)
     if not dry_run:
         run_dir.clean(cfg.output, list(pl.done.values()))
+    stage_times: dict = {}
     if pl.todo:
         log.info("%d inputs, %d already finished; running on %s", len(pl.inputs), len(pl.done), cfg.runner.name)
         spill_dir = None if atomic.is_remote(cfg.output) else atomic.join(cfg.output, run_dir.SCRATCH)
-        runner, opts = options.make(cfg.runner, dry_run=dry_run, spill_dir=spill_dir)
+        progress_dir = atomic.join(spill_dir, f"progress-{uuid.uuid4().hex[:8]}") if spill_dir and not dry_run else None
+        runner, opts = options.make(cfg.runner, dry_run=dry_run, spill_dir=spill_dir, progress_dir=progress_dir)
         try:
             p = beam.Pipeline(runner=runner, options=opts)
         except ValueError as e:  # Beam validates options here (project id, regions, ...)
             raise ConfigError(" ".join(str(e).split()), hint="check runner.options") from e
+        order = stage_order(cfg)
         try:
-            with p:
+            with progress.Watch(progress_dir, sum(f.size for f in pl.todo), order), p:
                 _ = p | "Curate" >> Curate(cfg, pl)
+            stage_times = progress.stages(progress.read_totals(progress_dir), order)
         finally:
             if spill_dir:
                 shutil.rmtree(spill_dir, ignore_errors=True)
         if dry_run:
             return None
     return run_dir.finish(
-        cfg.output, cfg.to_dict(), pl.inputs, time.time() - started, names, _decontamination, made_by
+        cfg.output, cfg.to_dict(), pl.inputs, time.time() - started, names,
+        lambda markers: {**_decontamination(markers), "stages": stage_times}, made_by,
     )

@@ -10,17 +10,26 @@ output as {"decontam": {benchmark: counts}}, which the writer puts in the input'
 import apache_beam as beam
 
 from tamis.dedup.decontam import STAGE, build_index, decontaminate
+from tamis.pipelines import progress
 from tamis.pipelines.drops import stage_rank
+from tamis.pipelines.progress import StageClock
 from tamis.pipelines.read import DROPPED, STATS
 
 
 class _Decontaminate(beam.DoFn):
-    def __init__(self, mode: str, min_kept_fraction: float):
-        self.mode, self.min_kept_fraction = mode, min_kept_fraction
+    def __init__(self, mode: str, min_kept_fraction: float, progress_dir: str | None = None):
+        self.mode, self.min_kept_fraction, self.progress_dir = mode, min_kept_fraction, progress_dir
+
+    def setup(self):
+        self.clock = StageClock(STAGE, self.progress_dir)
+
+    def finish_bundle(self):
+        self.clock.flush()
 
     def process(self, element, index):
         key, batch = element
-        r = decontaminate(batch, index, self.mode, self.min_kept_fraction)
+        with self.clock.timed(batch.num_rows):
+            r = decontaminate(batch, index, self.mode, self.min_kept_fraction)
         if r.dropped is not None:
             yield beam.pvalue.TaggedOutput(DROPPED, (key[0], ((key[1], stage_rank(STAGE)), r.dropped)))
         yield beam.pvalue.TaggedOutput(STATS, (key[0], {"decontam": r.stats}))
@@ -37,6 +46,7 @@ class Decontaminate(beam.PTransform):
 
     def expand(self, batches):
         index = batches.pipeline | "BenchmarkIndex" >> beam.Create([self.index])
-        return batches | "Decide" >> beam.ParDo(
-            _Decontaminate(self.cfg.mode, self.cfg.min_kept_fraction), beam.pvalue.AsSingleton(index)
-        ).with_outputs(DROPPED, STATS, main="kept")
+        fn = _Decontaminate(self.cfg.mode, self.cfg.min_kept_fraction, progress.folder_of(batches.pipeline))
+        return batches | "Decide" >> beam.ParDo(fn, beam.pvalue.AsSingleton(index)).with_outputs(
+            DROPPED, STATS, main="kept"
+        )

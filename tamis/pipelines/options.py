@@ -20,8 +20,10 @@ _DATAFLOW_REQUIRED = ("project", "region", "temp_location")
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def make(runner: RunnerConfig, dry_run: bool = False, spill_dir: str | None = None) -> tuple[Any, PipelineOptions]:
-    """Return (runner, options) for a pipeline."""
+def make(
+    runner: RunnerConfig, dry_run: bool = False, spill_dir: str | None = None, progress_dir: str | None = None
+) -> tuple[Any, PipelineOptions]:
+    """Return (runner, options) for a pipeline; a local run writes per-worker progress to `progress_dir`."""
     if runner.name == "local":
         from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
@@ -29,6 +31,8 @@ def make(runner: RunnerConfig, dry_run: bool = False, spill_dir: str | None = No
         opts = {"direct_num_workers": runner.workers, "direct_running_mode": mode, **runner.options}
         if runner.spill and spill_dir:
             opts["tamis_spill_dir"] = spill_dir
+        if progress_dir:
+            opts["tamis_progress_dir"] = progress_dir
         return FnApiRunner(), PipelineOptions.from_dictionary(opts)
     missing = [k for k in _DATAFLOW_REQUIRED if not runner.options.get(k)]
     if missing:

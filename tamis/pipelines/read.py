@@ -1,6 +1,7 @@
 """ReadInputs: input files → keyed document batches, error batches and per-file read counts."""
 
 import logging
+import time
 
 import apache_beam as beam
 import pyarrow.compute as pc
@@ -9,6 +10,8 @@ from tamis.config import CurateConfig
 from tamis.filters.normalize import normalize_batch
 from tamis.io.readers import read_file
 from tamis.io.run_dir import InputFile
+from tamis.pipelines import progress
+from tamis.pipelines.progress import StageClock
 from tamis.schema import dropped
 
 log = logging.getLogger(__name__)
@@ -21,34 +24,46 @@ STAGE_RANK = {"normalize": 0, "exact_dedup": 1, "filter": 9}
 class _ReadFile(beam.DoFn):
     """Reads one file, normalizes its text, and drops documents left empty."""
 
-    def __init__(self, cfg: CurateConfig):
-        self.cfg = cfg
+    def __init__(self, cfg: CurateConfig, progress_dir: str | None = None):
+        self.cfg, self.progress_dir = cfg, progress_dir
+
+    def setup(self):
+        self.clock = StageClock("read", self.progress_dir)
+
+    def finish_bundle(self):
+        self.clock.flush()
 
     def process(self, f: InputFile):
         cfg_in = self.cfg.inputs[f.input_index]
         records = docs = 0
         batch_idx = 0
         reader_stats: dict[str, int] = {}
+        started = time.perf_counter()
         for kind, batch in read_file(f.path, cfg_in, self.cfg.runner.batch_size, stats=reader_stats):
             records += batch.num_rows
             if kind == "errors":
-                yield beam.pvalue.TaggedOutput(ERRORS, (f.index, (batch_idx, batch)))
-                batch_idx += 1
-                continue
-            docs += batch.num_rows
-            batch = normalize_batch(batch, self.cfg.normalize)
-            empty = pc.equal(pc.utf8_length(batch.column("text")), 0)
-            if pc.any(empty).as_py():
-                drop = batch.filter(empty)
-                yield beam.pvalue.TaggedOutput(
-                    DROPPED,
-                    (f.index, ((batch_idx, STAGE_RANK["normalize"]), dropped(drop, "normalize", ["empty_text"] * drop.num_rows))),
-                )
-                batch = batch.filter(pc.invert(empty))
-            yield (f.index, batch_idx), batch
+                out = [beam.pvalue.TaggedOutput(ERRORS, (f.index, (batch_idx, batch)))]
+            else:
+                docs += batch.num_rows
+                out = list(self._normalize(f, batch_idx, batch))
+            self.clock.add(time.perf_counter() - started, batch.num_rows if kind == "docs" else 0)
+            yield from out  # downstream stages may run inside this yield: not read's time
+            started = time.perf_counter()
             batch_idx += 1
+        self.clock.add(time.perf_counter() - started, 0, f.size)
         log.info("read %s: %d records, %d documents", f.path, records, docs)
         yield beam.pvalue.TaggedOutput(STATS, (f.index, {"read": records, **reader_stats}))
+
+    def _normalize(self, f: InputFile, batch_idx: int, batch):
+        """The normalized batch, after the `dropped` output of the documents left empty."""
+        batch = normalize_batch(batch, self.cfg.normalize)
+        empty = pc.equal(pc.utf8_length(batch.column("text")), 0)
+        if pc.any(empty).as_py():
+            drop = batch.filter(empty)
+            gone = dropped(drop, "normalize", ["empty_text"] * drop.num_rows)
+            yield beam.pvalue.TaggedOutput(DROPPED, (f.index, ((batch_idx, STAGE_RANK["normalize"]), gone)))
+            batch = batch.filter(pc.invert(empty))
+        yield (f.index, batch_idx), batch
 
 
 class ReadInputs(beam.PTransform):
@@ -63,5 +78,8 @@ class ReadInputs(beam.PTransform):
             pbegin
             | "Files" >> beam.Create(self.files)
             | "Spread" >> beam.Reshuffle()
-            | "ReadNormalize" >> beam.ParDo(_ReadFile(self.cfg)).with_outputs(ERRORS, DROPPED, STATS, main="kept")
+            | "ReadNormalize"
+            >> beam.ParDo(_ReadFile(self.cfg, progress.folder_of(pbegin.pipeline))).with_outputs(
+                ERRORS, DROPPED, STATS, main="kept"
+            )
         )

@@ -19,23 +19,29 @@ import numpy as np
 from tamis.dedup.neardup import ranks
 from tamis.dedup.semdedup import assign, cluster_drops, embed, embedder, sample_keys, sample_order, train_kmeans
 from tamis.embeddings import resolve_device
-from tamis.pipelines import disk_shuffle
+from tamis.pipelines import disk_shuffle, progress
 from tamis.pipelines.drops import ApplyDrops
+from tamis.pipelines.progress import StageClock
 
 STAGE = "semantic_dedup"
 REASON = "semantic_dup"
 
 
 class _Embed(beam.DoFn):
-    def __init__(self, cfg):
-        self.cfg = cfg
+    def __init__(self, cfg, progress_dir: str | None = None):
+        self.cfg, self.progress_dir = cfg, progress_dir
 
     def setup(self):
         self.model = embedder(self.cfg)
+        self.clock = StageClock(STAGE, self.progress_dir)
+
+    def finish_bundle(self):
+        self.clock.flush()
 
     def process(self, element):
         key, batch = element
-        vectors = embed(self.model, batch.column("text").to_pylist(), self.cfg.max_chars)
+        with self.clock.timed(batch.num_rows):
+            vectors = embed(self.model, batch.column("text").to_pylist(), self.cfg.max_chars)
         yield key, batch.column("id").to_pylist(), ranks(batch, self.cfg.keep, self.cfg.score_column), vectors
 
 
@@ -107,7 +113,7 @@ class SemanticDedup(beam.PTransform):
 
     def expand(self, batches):
         cfg = self.cfg
-        embedded = batches | "Embed" >> beam.ParDo(_Embed(cfg))
+        embedded = batches | "Embed" >> beam.ParDo(_Embed(cfg, progress.folder_of(batches.pipeline)))
         centroids = (
             embedded
             | "Sample" >> beam.CombineGlobally(_SmallestKeys(cfg.sample, cfg.seed))

@@ -7,6 +7,7 @@ writer reads one batch at a time.
 """
 
 import logging
+import time
 from collections import Counter
 
 import apache_beam as beam
@@ -16,7 +17,8 @@ from tamis.dedup.decontam import merge_stats
 from tamis.io import run_dir
 from tamis.io.run_dir import InputFile
 from tamis.io.shards import ShardWriter
-from tamis.pipelines import spill
+from tamis.pipelines import progress, spill
+from tamis.pipelines.progress import StageClock
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +30,14 @@ class FaultInjected(RuntimeError):
 class _WriteInput(beam.DoFn):
     shards_written = 0  # per worker process; only used by fault injection
 
-    def __init__(self, cfg: CurateConfig, fingerprint: str):
-        self.cfg, self.fingerprint = cfg, fingerprint
+    def __init__(self, cfg: CurateConfig, fingerprint: str, progress_dir: str | None = None):
+        self.cfg, self.fingerprint, self.progress_dir = cfg, fingerprint, progress_dir
+
+    def setup(self):
+        self.clock = StageClock("write", self.progress_dir)
+
+    def finish_bundle(self):
+        self.clock.flush()
 
     def _write(self, folder: str, index: int, items, on_batch=None) -> list[dict]:
         target = self.cfg.shards.target_bytes
@@ -49,6 +57,13 @@ class _WriteInput(beam.DoFn):
             raise FaultInjected(f"fault injection: stopping after {limit} shards")
 
     def process(self, element):
+        started = time.perf_counter()
+        index, rows = self._write_input(element)
+        self.clock.add(time.perf_counter() - started, rows)
+        yield index
+
+    def _write_input(self, element) -> tuple[int, int]:
+        """Write one input's files and marker; (its index, the rows written: kept, dropped and errors)."""
         index, groups = element
         (f,) = groups["file"]
         stats = list(groups["stats"])
@@ -87,7 +102,7 @@ class _WriteInput(beam.DoFn):
             counts["decontam"] = decontam
         run_dir.write_marker(self.cfg.output, f, self.fingerprint, counts, files)
         log.info("finished %s: %d kept, %d dropped, %d errors", f.path, counts["kept"], sum(by_reason.values()), counts["errors"])
-        yield index
+        return index, counts["kept"] + sum(by_reason.values()) + counts["errors"]
 
 
 class WriteRun(beam.PTransform):
@@ -105,7 +120,7 @@ class WriteRun(beam.PTransform):
         return (
             held
             | "GroupByInput" >> beam.CoGroupByKey()
-            | "WriteFiles" >> beam.ParDo(_WriteInput(self.cfg, self.fingerprint))
+            | "WriteFiles" >> beam.ParDo(_WriteInput(self.cfg, self.fingerprint, progress.folder_of(tagged["file"].pipeline)))
         )
 
 
