@@ -22,47 +22,36 @@ def _modules() -> list[str]:
     return out
 
 
+NO_BEAM = textwrap.dedent(
+    """
+    import importlib, sys
+
+    class NoBeam:
+        def find_spec(self, name, path=None, target=None):
+            if name == "apache_beam" or name.startswith("apache_beam."):
+                raise ImportError("apache_beam is blocked in this process")
+            return None
+
+    sys.meta_path.insert(0, NoBeam())
+    """
+)
+
+
+def _without_beam(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", NO_BEAM + code], capture_output=True, text=True, timeout=300)
+
+
 def test_every_pure_module_imports_without_apache_beam():
     modules = _modules()
     assert "tamis.io.readers" in modules and "tamis.filters.langid" in modules and "tamis.train" in modules
-    script = textwrap.dedent(
-        f"""
-        import importlib, sys
-
-        class NoBeam:
-            def find_spec(self, name, path=None, target=None):
-                if name == "apache_beam" or name.startswith("apache_beam."):
-                    raise ImportError("apache_beam is blocked in this process")
-                return None
-
-        sys.meta_path.insert(0, NoBeam())
-        for name in {modules!r}:
-            importlib.import_module(name)
-        print("imported", len({modules!r}))
-        """
-    )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    done = _without_beam(f"for name in {modules!r}:\n    importlib.import_module(name)\nprint('imported')\n")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "imported" in done.stdout
 
 
 def test_the_blocker_really_blocks_beam():
-    script = textwrap.dedent(
-        """
-        import sys
-
-        class NoBeam:
-            def find_spec(self, name, path=None, target=None):
-                if name == "apache_beam" or name.startswith("apache_beam."):
-                    raise ImportError("blocked")
-                return None
-
-        sys.meta_path.insert(0, NoBeam())
-        import tamis.pipelines.curate
-        """
-    )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
-    assert done.returncode != 0 and "blocked" in done.stderr
+    done = _without_beam("import tamis.pipelines.curate\n")
+    assert done.returncode != 0 and "is blocked" in done.stderr
 
 
 def test_python_dash_m_tamis_prints_the_help():
