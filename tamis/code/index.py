@@ -1,0 +1,240 @@
+"""A repository's code index: its files, sliding windows with their BM25 statistics, and its symbol graph.
+
+Built once per repository, so a query does little work: the windows' term
+postings (window ids and term frequencies, laid out term-major as in the BM25
+index) are stored raw, not as finished BM25 weights, because a query must score
+the windows *without* the cursor's own file: its document frequencies, window
+count and length are subtracted for the few query terms at query time, so
+nothing of that file (its suffix included) shapes a score.
+
+Windows are RepoCoder's: `window` lines every `stride` lines per file, the
+last one ending at the file's end. Terms come from tamis.indexes.analysis's
+`code` tokenizer (identifiers split at camelCase and snake_case, whole
+identifier kept), unstemmed and without stopwords.
+"""
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tamis.code.graph import RepoGraph
+from tamis.code.ingest import IngestConfig, Repository
+from tamis.code.structure import FileStructure, structure
+from tamis.errors import ConfigError
+from tamis.indexes.analysis import AnalysisConfig, Analyzer
+from tamis.validation import Params
+
+log = logging.getLogger(__name__)
+
+CODE_ANALYSIS = AnalysisConfig(tokenizer="code", stopwords="none", stemmer="none", min_chars=2)
+
+
+class CodeIndexConfig(Params):
+    """How a repository is indexed: window and stride in lines, the analysis chain, which files are kept."""
+
+    window: int = 20
+    stride: int = 10
+    analysis: AnalysisConfig = CODE_ANALYSIS
+    ingest: IngestConfig = IngestConfig()
+
+    def check(self) -> None:
+        if self.window < 1 or self.stride < 1:
+            raise ConfigError(
+                f"The 'window' and 'stride' parameters of code_index must be >= 1. "
+                f"Got window={self.window}, stride={self.stride} instead."
+            )
+        if self.stride > self.window:
+            raise ConfigError(
+                f"The 'stride' parameter of code_index must be <= window ({self.window}). Got {self.stride} instead.",
+                hint="a stride longer than the window leaves lines in no window",
+            )
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines as the tasks count them (1-based line n is element n-1); a final newline ends the last line."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "" and len(lines) > 1:
+        lines.pop()
+    return lines
+
+
+def window_starts(n_lines: int, window: int, stride: int) -> list[int]:
+    """0-based first lines of a file's windows; the last window ends at the file's end."""
+    starts = [0]
+    while starts[-1] + window < n_lines:
+        starts.append(starts[-1] + stride)
+    return starts if n_lines else []
+
+
+@dataclass
+class RepoIndex:
+    name: str
+    commit: str
+    config: CodeIndexConfig
+    paths: list[str]
+    languages: list[str]
+    texts: list[str]
+    errors: list[str]  # per file: why it gave no structure ("" when it parsed)
+    graph: RepoGraph
+    win_file: np.ndarray  # int32 per window
+    win_start: np.ndarray  # int32, 0-based first line
+    win_end: np.ndarray  # int32, 0-based line after the last
+    win_len: np.ndarray  # int32 terms
+    file_first_window: np.ndarray  # int64, len(paths) + 1: windows of file f are [first[f], first[f+1])
+    terms: list[str]
+    indptr: np.ndarray  # int64, len(terms) + 1
+    post_window: np.ndarray  # int32 window id per posting, term-major
+    post_tf: np.ndarray  # int32
+    _term_ids: dict[str, int] = field(default_factory=dict)
+    _lines: dict[int, list[str]] = field(default_factory=dict)
+    _path_ids: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._term_ids = {t: i for i, t in enumerate(self.terms)}
+        self._path_ids = {p: i for i, p in enumerate(self.paths)}
+        self.analyzer = Analyzer(self.config.analysis)
+        self.post_file = self.win_file[self.post_window] if len(self.post_window) else np.zeros(0, np.int32)
+
+    @property
+    def n_windows(self) -> int:
+        return len(self.win_file)
+
+    def file_id(self, path: str) -> int | None:
+        return self._path_ids.get(path)
+
+    def lines(self, file: int) -> list[str]:
+        if file not in self._lines:
+            self._lines[file] = split_lines(self.texts[file])
+        return self._lines[file]
+
+    def term_ids(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """(distinct known term ids, their counts) of a query text."""
+        ids = [self._term_ids[t] for t in self.analyzer.terms(text) if t in self._term_ids]
+        if not ids:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        uniq, counts = np.unique(np.asarray(ids, np.int64), return_counts=True)
+        return uniq, counts
+
+    def bm25(self, query: str, exclude: int = -1, k1: float = 1.2, b: float = 0.75) -> np.ndarray:
+        """BM25 (Okapi, idf floored at 0) of every window for `query`, as if file `exclude` were not indexed.
+
+        The excluded file's windows score 0, and its document frequencies, window count and
+        length are taken out of the statistics, for the query's terms only.
+        """
+        scores = np.zeros(self.n_windows, np.float64)
+        tids, qtf = self.term_ids(query)
+        if not len(tids):
+            return scores
+        starts, stops = self.indptr[tids], self.indptr[tids + 1]
+        sizes = stops - starts
+        idx = np.concatenate([np.arange(a, z) for a, z in zip(starts, stops, strict=True)]) if sizes.sum() else None
+        if idx is None:
+            return scores
+        term_of = np.repeat(np.arange(len(tids)), sizes)
+        keep = self.post_file[idx] != exclude
+        idx, term_of = idx[keep], term_of[keep]
+        n, total = self.n_windows, float(self.win_len.sum())
+        if 0 <= exclude < len(self.paths):
+            a, z = self.file_first_window[exclude], self.file_first_window[exclude + 1]
+            n -= int(z - a)
+            total -= float(self.win_len[a:z].sum())
+        if n <= 0 or not len(idx):
+            return scores
+        df = np.bincount(term_of, minlength=len(tids)).astype(np.float64)
+        idf = np.maximum(np.log((n - df + 0.5) / (df + 0.5)), 0.0) + 1e-3 * (df > 0)
+        windows = self.post_window[idx]
+        tf = self.post_tf[idx].astype(np.float64)
+        norm = 1.0 - b + b * self.win_len[windows] / max(total / n, 1e-9)
+        weight = idf[term_of] * qtf[term_of] * tf * (k1 + 1.0) / (tf + k1 * norm)
+        np.add.at(scores, windows, weight)
+        return scores
+
+    def windows_overlapping(self, file: int, start: int, end: int) -> tuple[int, int]:
+        """Window id range of `file` whose lines overlap 1-based inclusive [start, end]."""
+        a, z = int(self.file_first_window[file]), int(self.file_first_window[file + 1])
+        if a == z:
+            return a, a
+        s0, e0 = start - 1, end  # 0-based half-open
+        lo = a + int(np.searchsorted(self.win_end[a:z], s0, side="right"))
+        hi = a + int(np.searchsorted(self.win_start[a:z], e0, side="left"))
+        return lo, max(lo, hi)
+
+
+def build(repo: Repository, config: CodeIndexConfig | None = None) -> RepoIndex:
+    """Index one repository in memory: parse every file, build its graph, cut and count its windows."""
+    config = config or CodeIndexConfig()
+    config.check()
+    analyzer = Analyzer(config.analysis)
+    paths = [f.path for f in repo.files]
+    languages = [f.language for f in repo.files]
+    texts = [f.text for f in repo.files]
+    structures: list[FileStructure] = []
+    errors: list[str] = []
+    for f in repo.files:
+        s = structure(f.text, f.language, f.path)
+        if s.error:
+            log.info("%s %s: %s; its windows are still indexed", repo.name, f.path, s.error)
+        structures.append(s)
+        errors.append(s.error)
+    graph = RepoGraph.build(paths, languages, structures)
+    vocab: dict[str, int] = {}
+    word_ids: dict[str, int] = {}
+    win_file, win_start, win_end, win_len = [], [], [], []
+    pairs: list[np.ndarray] = []
+    first = [0]
+    for fid, text in enumerate(texts):
+        lines = split_lines(text)
+        line_ids: list[list[int]] = []
+        for line in lines:
+            ids = []
+            for w in analyzer.words(line):
+                t = word_ids.get(w)
+                if t is None:
+                    found = analyzer.word_terms(w)
+                    t = word_ids[w] = vocab.setdefault(found[0], len(vocab)) if found else -1
+                if t >= 0:
+                    ids.append(t)
+            line_ids.append(ids)
+        offsets = np.zeros(len(lines) + 1, np.int64)
+        np.cumsum([len(x) for x in line_ids], out=offsets[1:])
+        flat = np.fromiter((t for x in line_ids for t in x), np.int64, count=int(offsets[-1]))
+        for s in window_starts(len(lines), config.window, config.stride):
+            e = min(s + config.window, len(lines))
+            w = len(win_file)
+            toks = flat[offsets[s] : offsets[e]]
+            win_file.append(fid)
+            win_start.append(s)
+            win_end.append(e)
+            win_len.append(len(toks))
+            if len(toks):
+                pairs.append((w << 32) + toks)
+        first.append(len(win_file))
+    n_terms = len(vocab)
+    if pairs:
+        keys, tf = np.unique(np.concatenate(pairs), return_counts=True)
+        post_window, post_term = (keys >> 32).astype(np.int32), (keys & 0xFFFFFFFF).astype(np.int64)
+    else:
+        post_window, post_term, tf = np.zeros(0, np.int32), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    order = np.argsort(post_term, kind="stable")
+    indptr = np.zeros(n_terms + 1, np.int64)
+    np.cumsum(np.bincount(post_term, minlength=n_terms), out=indptr[1:])
+    return RepoIndex(
+        name=repo.name,
+        commit=repo.commit,
+        config=config,
+        paths=paths,
+        languages=languages,
+        texts=texts,
+        errors=errors,
+        graph=graph,
+        win_file=np.asarray(win_file, np.int32),
+        win_start=np.asarray(win_start, np.int32),
+        win_end=np.asarray(win_end, np.int32),
+        win_len=np.asarray(win_len, np.int32),
+        file_first_window=np.asarray(first, np.int64),
+        terms=sorted(vocab, key=vocab.__getitem__),
+        indptr=indptr,
+        post_window=post_window[order],
+        post_tf=tf[order].astype(np.int32),
+    )

@@ -1,0 +1,370 @@
+"""Cross-file context for a cursor: gather candidates from the repository's other files, rank them, assemble.
+
+Candidates (never from the cursor's own file):
+- `imported`: definitions of names the prefix imports (or reaches as `module.name`), resolved through
+  the import graph and `__init__.py` re-exports;
+- `module`: other top-level definitions of modules the prefix imports;
+- `neighbour`: definitions in files within two import hops of the prefix's imports;
+- `window`: RepoCoder sliding windows of every other file, by BM25 against the code before the cursor.
+
+Each candidate gets a feature vector (`FEATURES`: how the prefix uses its name, BM25 similarity of its
+lines to the code before the cursor, import-graph distance, what it is) and a linear score with
+`RetrieverConfig.weights`, fitted by logistic regression and chosen by leave-one-repository-out
+cross-validation (tamis.eval.code_context). The ranked list keeps no two snippets that overlap and
+no duplicate text. Only the prefix of the cursor's file is read (its imports, its names, its last
+lines); the index's copy of that file, suffix included, is never read at query time.
+"""
+
+import hashlib
+import logging
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from tamis.code.graph import Binding
+from tamis.code.index import RepoIndex, split_lines
+from tamis.code.prefix import PrefixView, read_prefix
+from tamis.errors import ConfigError, InputError
+from tamis.validation import Params
+
+log = logging.getLogger(__name__)
+
+FEATURES = (
+    "imported", "module", "neighbour", "window", "uses", "unused", "recent", "recent20", "local_import",
+    "import_near", "sim", "sim_rank", "graph1", "graph2", "hops", "class", "function", "assignment", "length",
+    "same_dir",
+)  # fmt: skip
+# Fitted on the dev tasks' seven repositories (benchmarks/code_context.py --fit); docs/code_context.md.
+DEFAULT_WEIGHTS: dict[str, float] = {
+    "imported": 2.0, "module": 0.0, "neighbour": -1.0, "window": -1.5, "uses": 0.3, "unused": 0.5,
+    "recent": 1.0, "recent20": 0.5, "local_import": 0.5, "import_near": 0.5, "sim": 2.0, "sim_rank": 1.0,
+    "graph1": 0.5, "graph2": 0.2, "hops": 0.0, "class": 0.2, "function": 0.0, "assignment": -0.2,
+    "length": 0.1, "same_dir": 0.2,
+}  # fmt: skip
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+_COMMENT = {"Python": "#", "Shell": "#", "Ruby": "#", "Perl": "#", "R": "#"}
+
+
+class RetrieverConfig(Params):
+    """Query-time parameters. `query_lines`: lines before the cursor used as the BM25 query."""
+
+    query_lines: int = 20
+    windows: int = 30  # best BM25 windows kept as candidates
+    module_definitions: int = 30  # per imported module, best by similarity
+    neighbour_definitions: int = 30
+    max_snippet_lines: int = 60  # a long definition is cut to its first lines
+    k1: float = 1.2
+    b: float = 0.75
+    weights: dict[str, float] = DEFAULT_WEIGHTS
+
+    def check(self) -> None:
+        unknown = sorted(set(self.weights) - set(FEATURES))
+        if unknown:
+            raise ConfigError(
+                f"The 'weights' parameter of retriever has unknown features {unknown}.",
+                hint=f"known features: {', '.join(FEATURES)}",
+            )
+        for name in ("query_lines", "max_snippet_lines"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"The {name!r} parameter of retriever must be >= 1. Got {getattr(self, name)} instead.")
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A position in a file of the repository: before 1-based `line`. `prefix` overrides the indexed text
+    before it (an editor's unsaved buffer); by default it is the indexed file's first `line - 1` lines."""
+
+    path: str
+    line: int
+    prefix: str | None = None
+
+
+@dataclass
+class Snippet:
+    path: str
+    start: int  # 1-based, inclusive
+    end: int
+    text: str
+    source: str  # imported | module | neighbour | window
+    symbol: str
+    score: float
+
+    def header(self, language: str = "Python") -> str:
+        mark = _COMMENT.get(language, "//")
+        return f"{mark} {self.path} (lines {self.start}-{self.end})"
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in ("path", "start", "end", "source", "symbol", "score", "text")}
+
+
+@dataclass
+class Candidates:
+    """Candidates of one cursor: their spans, sources and feature matrix (rows follow `spans`)."""
+
+    spans: list[tuple[int, int, int]]  # (file, start, end), 1-based inclusive
+    sources: list[str]
+    symbols: list[str]
+    features: np.ndarray  # float64, (n, len(FEATURES))
+
+
+def prefix_of(index: RepoIndex, cursor: Cursor) -> tuple[int, str]:
+    """(file id or -1, the text before the cursor); InputError for a line outside the file."""
+    file = index.file_id(cursor.path)
+    if cursor.line < 1:
+        raise InputError(f"Cursor line {cursor.line} is before the start of {cursor.path} (lines are 1-based).")
+    if cursor.prefix is not None:
+        return (-1 if file is None else file), cursor.prefix
+    if file is None:
+        raise InputError(
+            f"{cursor.path} is not a file of the indexed repository {index.name}.",
+            hint="pass the file's path relative to the repository root, or the text before the cursor",
+        )
+    lines = index.lines(file)
+    if cursor.line > len(lines) + 1:
+        raise InputError(
+            f"Cursor line {cursor.line} is past the end of {cursor.path} ({len(lines)} lines).",
+            hint=f"use a line between 1 and {len(lines) + 1}",
+        )
+    return file, "".join(line + "\n" for line in lines[: cursor.line - 1])
+
+
+class ContextRetriever:
+    def __init__(self, index: RepoIndex, config: RetrieverConfig | None = None):
+        self.index = index
+        self.config = config or RetrieverConfig()
+        self.config.check()
+        self.weights = np.array([self.config.weights.get(f, 0.0) for f in FEATURES], np.float64)
+
+    # --- candidates ---------------------------------------------------------------------------------------------
+
+    def candidates(self, cursor: Cursor) -> Candidates:
+        idx, cfg = self.index, self.config
+        file, prefix = prefix_of(idx, cursor)
+        language = idx.languages[file] if file >= 0 else _language(cursor.path)
+        view = read_prefix(prefix, language, cursor.path)
+        query = "\n".join(view.lines[-cfg.query_lines :])
+        scores = idx.bm25(query, exclude=file, k1=cfg.k1, b=cfg.b)
+        top = float(scores.max()) if len(scores) else 0.0
+        order = np.argsort(-scores, kind="stable")
+        rank = np.empty(len(scores), np.int64)
+        rank[order] = np.arange(len(scores))
+        ctx = _Context(idx, file, cursor.path, view, scores, top, rank)
+
+        first_ring: set[int] = set()
+        seen: dict[int, int] = {}  # definition id -> row
+        rows: list[dict] = []
+
+        def add_def(d_id: int, source: str, extra: dict) -> None:
+            if d_id in seen:
+                row = rows[seen[d_id]]
+                if source == "imported" and row["source"] != "imported":
+                    row.update(source="imported", **extra)
+                return
+            f, d = idx.graph.definitions[d_id]
+            if f == file:
+                return
+            seen[d_id] = len(rows)
+            rows.append({"file": f, "start": d.start, "end": d.end, "source": source, "symbol": d.name,
+                         "kind": d.kind, **extra})
+
+        bindings = self._prefix_bindings(file, cursor.path, language, view)
+        for local, b, imp_line, top_level in bindings:
+            for f in self._binding_files(b, file):
+                first_ring.add(f)
+            use = _usage(view, local)
+            extra = {"import_line": imp_line, "top_level": top_level, **use}
+            if b.kind == "import" and b.name:
+                for d_id, hops in idx.graph.resolve(b.module, b.name, exclude=file):
+                    add_def(d_id, "imported", {**extra, "hops": hops})
+            elif b.kind == "module":
+                attrs = {name[len(local) + 1 :].split(".")[0] for name in view.uses if name.startswith(local + ".")}
+                for attr in sorted(attrs):
+                    attr_use = _usage(view, f"{local}.{attr}")
+                    for d_id, hops in idx.graph.resolve(b.module, attr, exclude=file):
+                        add_def(d_id, "imported", {**extra, **attr_use, "hops": hops})
+                defs = idx.graph.module_definitions(b.module, exclude=file)
+                for d_id in ctx.best_definitions(defs, cfg.module_definitions):
+                    add_def(d_id, "module", {})
+        dist = idx.graph.neighbours(sorted(first_ring), exclude=file)
+        if file >= 0:
+            for g in idx.graph.importers(file):
+                dist.setdefault(g, 1)
+        near = [d for f in sorted(dist) for d in idx.graph.file_defs[f] if idx.graph.definitions[d][1].kind != "method"]
+        for d_id in ctx.best_definitions(near, cfg.neighbour_definitions):
+            add_def(d_id, "neighbour", {})
+        n_windows = min(cfg.windows, int((scores > 0).sum()))
+        for w in order[:n_windows]:
+            rows.append({"file": int(idx.win_file[w]), "start": int(idx.win_start[w]) + 1, "end": int(idx.win_end[w]),
+                         "source": "window", "symbol": "", "kind": "window", "window": int(w)})
+        features = np.zeros((len(rows), len(FEATURES)), np.float64)
+        for i, row in enumerate(rows):
+            features[i] = ctx.features(row, dist)
+        return Candidates(
+            [(r["file"], r["start"], r["end"]) for r in rows],
+            [r["source"] for r in rows],
+            [r["symbol"] for r in rows],
+            features,
+        )
+
+    def _prefix_bindings(
+        self, file: int, path: str, language: str, view: PrefixView
+    ) -> list[tuple[str, Binding, int, bool]]:
+        out = []
+        graph = self.index.graph
+        for imp in view.imports:
+            src = None if file < 0 else file
+            for local, b in graph.import_bindings(src, imp, path, language):
+                if local != "*" and local not in view.local_defs:
+                    out.append((local, b, imp.line, imp.top_level))
+        return out
+
+    def _binding_files(self, b: Binding, exclude: int) -> list[int]:
+        return [f for f in self.index.graph.module_files(b.module) if f != exclude]
+
+    # --- ranking ------------------------------------------------------------------------------------------------
+
+    def rank(self, cursor: Cursor, k: int | None = None, weights: np.ndarray | None = None) -> list[Snippet]:
+        """The best snippets, best first, no two overlapping, no duplicate text; `k` of them at most."""
+        cands = self.candidates(cursor)
+        w = self.weights if weights is None else weights
+        scores = cands.features @ w if len(cands.spans) else np.zeros(0)
+        return self.select(cands, scores, k)
+
+    def select(self, cands: Candidates, scores: np.ndarray, k: int | None = None) -> list[Snippet]:
+        idx, cap = self.index, self.config.max_snippet_lines
+        taken: dict[int, list[tuple[int, int]]] = {}
+        texts: set[str] = set()
+        out: list[Snippet] = []
+        for i in np.argsort(-scores, kind="stable"):
+            f, s, e = cands.spans[i]
+            e = min(e, s + cap - 1)
+            if any(s <= e2 and s2 <= e for s2, e2 in taken.get(f, ())):
+                continue
+            text = "\n".join(idx.lines(f)[s - 1 : e])
+            digest = hashlib.sha1(text.strip().encode()).hexdigest()
+            if digest in texts:
+                continue
+            texts.add(digest)
+            taken.setdefault(f, []).append((s, e))
+            out.append(Snippet(idx.paths[f], s, e, text, cands.sources[i], cands.symbols[i], float(scores[i])))
+            if k is not None and len(out) >= k:
+                break
+        return out
+
+    def context(self, cursor: Cursor, budget: int = 2048) -> "Context":
+        """The top snippets that fit in `budget` tokens, each under a header with its path."""
+        return assemble(self.rank(cursor), budget, self.index.languages[self.index.file_id(cursor.path) or 0]
+                        if self.index.file_id(cursor.path) is not None else _language(cursor.path))
+
+
+@dataclass
+class Context:
+    snippets: list[Snippet]
+    text: str
+    tokens: int
+    budget: int
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "tokens": self.tokens, "budget": self.budget,
+                "snippets": [s.to_dict() for s in self.snippets]}
+
+
+def count_tokens(text: str) -> int:
+    """Words and punctuation marks: a stand-in for a code tokenizer's count (BPE gives about as many)."""
+    return len(_TOKEN.findall(text))
+
+
+def assemble(snippets: list[Snippet], budget: int, language: str = "Python") -> Context:
+    """Snippets in rank order while they fit; a snippet that does not fit is skipped, smaller ones may follow."""
+    if budget < 0:
+        raise ConfigError(f"The 'budget' parameter must be >= 0. Got {budget} instead.")
+    kept, parts, used = [], [], 0
+    for s in snippets:
+        block = f"{s.header(language)}\n{s.text}\n"
+        cost = count_tokens(block)
+        if used + cost > budget:
+            continue
+        kept.append(s)
+        parts.append(block)
+        used += cost
+    return Context(kept, "\n".join(parts), used, budget)
+
+
+def _language(path: str) -> str:
+    from tamis.filters.code_lang import language_of
+
+    return language_of(path, "")[0]
+
+
+def _usage(view: PrefixView, name: str) -> dict:
+    lines = view.uses.get(name, [])
+    return {"uses": len(lines), "last_use": lines[-1] if lines else 0}
+
+
+class _Context:
+    """Per-query state the feature function reads."""
+
+    def __init__(self, idx: RepoIndex, file: int, path: str, view: PrefixView, scores, top: float, rank):
+        self.idx, self.file, self.view, self.scores, self.top, self.rank = idx, file, view, scores, top, rank
+        self.dir = path.rsplit("/", 1)[0] if "/" in path else ""
+        self.cursor = view.cursor
+
+    def best_window(self, f: int, start: int, end: int) -> int:
+        lo, hi = self.idx.windows_overlapping(f, start, end)
+        if lo >= hi:
+            return -1
+        return lo + int(np.argmax(self.scores[lo:hi]))
+
+    def best_definitions(self, defs: list[int], k: int) -> list[int]:
+        """The `k` definitions whose lines are most similar to the query (ties: definition order)."""
+        if len(defs) <= k:
+            return defs
+        sims = []
+        for d in defs:
+            f, dd = self.idx.graph.definitions[d]
+            w = self.best_window(f, dd.start, dd.end)
+            sims.append(self.scores[w] if w >= 0 else 0.0)
+        order = np.argsort(-np.asarray(sims), kind="stable")[:k]
+        return [defs[i] for i in sorted(order)]
+
+    def features(self, row: dict, dist: dict[int, int]) -> np.ndarray:
+        x = dict.fromkeys(FEATURES, 0.0)
+        source = row["source"]
+        x[source] = 1.0
+        w = row.get("window", -1)
+        if w < 0:
+            w = self.best_window(row["file"], row["start"], row["end"])
+        if w >= 0 and self.top > 0:
+            x["sim"] = self.scores[w] / self.top
+            x["sim_rank"] = 1.0 / math.log2(2 + self.rank[w])
+        if source == "imported":
+            uses = row.get("uses", 0)
+            x["uses"] = math.log1p(uses)
+            x["unused"] = float(uses == 0)
+            if uses:
+                gap = self.cursor - row["last_use"]
+                x["recent"] = math.exp(-gap / 10)
+                x["recent20"] = float(gap <= 20)
+            x["local_import"] = float(not row.get("top_level", True))
+            x["import_near"] = math.exp(-(self.cursor - row.get("import_line", 0)) / 30)
+            x["hops"] = float(row.get("hops", 0))
+        d = dist.get(row["file"])
+        x["graph1"] = float(d == 1)
+        x["graph2"] = float(d == 2)
+        kind = row.get("kind", "window")
+        if kind in ("class", "function", "assignment"):
+            x[kind] = 1.0
+            x["length"] = math.log1p(row["end"] - row["start"] + 1)
+        path = self.idx.paths[row["file"]]
+        x["same_dir"] = float((path.rsplit("/", 1)[0] if "/" in path else "") == self.dir)
+        return np.fromiter(x.values(), np.float64, count=len(FEATURES))
+
+
+def window_lines(index: RepoIndex, window: int) -> tuple[int, int]:
+    """1-based inclusive lines of a window."""
+    return int(index.win_start[window]) + 1, int(index.win_end[window])
+
+
+__all__ = ["ContextRetriever", "Cursor", "RetrieverConfig", "Snippet", "Context", "assemble", "split_lines"]
