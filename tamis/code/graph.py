@@ -67,6 +67,7 @@ class RepoGraph:
     edges: list[list[int]] = field(default_factory=list)  # per file: files it imports
     _suffixes: dict[str, list[int]] = field(default_factory=dict)
     _reverse: list[list[int]] = field(default_factory=list)
+    _exports: dict[tuple[str, int], list[tuple[int, int]]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, paths: list[str], languages: list[str], structures: list[FileStructure]) -> "RepoGraph":
@@ -245,12 +246,26 @@ class RepoGraph:
                     frontier.append((b.module, b.name, hops + 1))
         return sorted(set(found))
 
-    def module_definitions(self, module: str, exclude: int = -1) -> list[int]:
-        """Top-level definitions of the files of a module (a `import m` binding's reachable names)."""
-        return [
-            d for f in self.module_files(module) if f != exclude for d in self.file_defs[f]
-            if self.definitions[d][1].kind != "method"
-        ]
+    def module_definitions(self, module: str, exclude: int = -1) -> list[tuple[int, int]]:
+        """(definition id, hops) of every name a module offers: its own top-level definitions and the
+        names it imports at top level (a package's re-exports), resolved; `exclude` is never read."""
+        key = (module, exclude)
+        if key in self._exports:
+            return self._exports[key]
+        if len(self._exports) > 4096:
+            self._exports.clear()
+        found: dict[int, int] = {}
+        for f in self.module_files(module):
+            if f == exclude:
+                continue
+            for name, b in self.bindings[f].items():
+                if b.kind == "def":
+                    found.setdefault(b.def_id, 0)
+                elif b.kind == "import" and b.name:
+                    for d, hops in self.resolve(b.module, b.name, exclude):
+                        found.setdefault(d, hops + 1)
+        self._exports[key] = sorted(found.items())
+        return self._exports[key]
 
     def importers(self, file: int) -> list[int]:
         """Files that import `file` (the reverse edges)."""

@@ -95,6 +95,12 @@ class RepoIndex:
         self._path_ids = {p: i for i, p in enumerate(self.paths)}
         self.analyzer = Analyzer(self.config.analysis)
         self.post_file = self.win_file[self.post_window] if len(self.post_window) else np.zeros(0, np.int32)
+        defs = self.graph.definitions
+        self.def_file = np.array([f for f, _ in defs], np.int64)
+        self.def_top = np.array([d.kind != "method" for _, d in defs], bool)
+        ranges = [self.windows_overlapping(f, d.start, d.end) for f, d in defs]
+        self.def_lo = np.array([r[0] for r in ranges], np.int64)
+        self.def_hi = np.array([r[1] for r in ranges], np.int64)
 
     @property
     def n_windows(self) -> int:
@@ -149,6 +155,32 @@ class RepoIndex:
         weight = idf[term_of] * qtf[term_of] * tf * (k1 + 1.0) / (tf + k1 * norm)
         np.add.at(scores, windows, weight)
         return scores
+
+    def definition_windows(self, def_ids: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(best window id or -1, its score) among the windows overlapping each definition."""
+        def_ids = np.asarray(def_ids, np.int64)
+        lo, hi = self.def_lo[def_ids], self.def_hi[def_ids]
+        sizes = np.maximum(hi - lo, 0)
+        best = np.full(len(def_ids), -1, np.int64)
+        value = np.zeros(len(def_ids), np.float64)
+        has = sizes > 0
+        if not has.any():
+            return best, value
+        lo, sizes = lo[has], sizes[has]
+        offsets = np.zeros(len(sizes), np.int64)
+        np.cumsum(sizes[:-1], out=offsets[1:])
+        flat = np.repeat(lo - offsets, sizes) + np.arange(int(sizes.sum()))
+        vals = scores[flat]
+        top = np.maximum.reduceat(vals, offsets)
+        # first window reaching the maximum in each range
+        hit = vals == np.repeat(top, sizes)
+        pos = np.flatnonzero(hit)
+        group = np.repeat(np.arange(len(sizes)), sizes)[pos]
+        first = np.full(len(sizes), -1, np.int64)
+        first[group[::-1]] = pos[::-1]
+        best[has] = flat[first]
+        value[has] = top
+        return best, value
 
     def windows_overlapping(self, file: int, start: int, end: int) -> tuple[int, int]:
         """Window id range of `file` whose lines overlap 1-based inclusive [start, end]."""

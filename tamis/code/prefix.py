@@ -7,6 +7,7 @@ tree-sitter parse for other languages), and names are read with a regex.
 """
 
 import ast
+import bisect
 import re
 import textwrap
 from collections import defaultdict
@@ -15,7 +16,6 @@ from dataclasses import dataclass, field
 from tamis.code.structure import Import, import_entries
 
 _PY_IMPORT = re.compile(r"^([ \t]*)(?:from[ \t]+[\w.]+[ \t]+import\b|import[ \t]+[\w.])")
-_NAME = re.compile(r"(?<![\w.])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)")
 _PY_LOCAL_DEF = re.compile(r"^[ \t]*(?:async[ \t]+)?(?:def|class)[ \t]+(\w+)")
 
 
@@ -24,7 +24,7 @@ class PrefixView:
     lines: list[str]
     imports: list[Import] = field(default_factory=list)
     import_lines: set[int] = field(default_factory=set)  # 1-based
-    uses: dict[str, list[int]] = field(default_factory=dict)  # dotted name (and every head of it) -> lines
+    text: str = ""
     local_defs: set[str] = field(default_factory=set)
 
     @property
@@ -37,23 +37,34 @@ def read_prefix(prefix: str, language: str, path: str = "") -> PrefixView:
     lines = prefix.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
-    view = PrefixView(lines)
+    view = PrefixView(lines, text=prefix)
     if language == "Python":
         _python_imports(view)
         view.local_defs = {m.group(1) for line in lines if (m := _PY_LOCAL_DEF.match(line))}
     else:
         _other_imports(view, prefix, language, path)
-    uses: dict[str, list[int]] = defaultdict(list)
-    for n, line in enumerate(lines, 1):
+    return view
+
+
+def uses(view: PrefixView, names: list[str]) -> dict[str, list[int]]:
+    """Lines (1-based, ascending) where each of `names` is used, and `name.attr` for its attributes,
+    outside import statements. One regex pass over the prefix for all names."""
+    found: dict[str, list[int]] = defaultdict(list)
+    names = sorted({n for n in names if n}, key=len, reverse=True)
+    if not names:
+        return found
+    pattern = re.compile(r"(?<![\w.])(" + "|".join(map(re.escape, names)) + r")\b(?:\s*\.\s*([A-Za-z_]\w*))?")
+    starts = [0]
+    for line in view.lines:
+        starts.append(starts[-1] + len(line) + 1)
+    for m in pattern.finditer(view.text):
+        n = bisect.bisect_right(starts, m.start())
         if n in view.import_lines:
             continue
-        code = line.split("#", 1)[0] if language == "Python" else line
-        for m in _NAME.finditer(code):
-            parts = m.group(1).split(".")
-            for k in range(1, len(parts) + 1):
-                uses[".".join(parts[:k])].append(n)
-    view.uses = dict(uses)
-    return view
+        found[m.group(1)].append(n)
+        if m.group(2):
+            found[f"{m.group(1)}.{m.group(2)}"].append(n)
+    return found
 
 
 def _python_imports(view: PrefixView) -> None:

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from tamis.code.graph import Binding
-from tamis.code.index import RepoIndex, split_lines
-from tamis.code.prefix import PrefixView, read_prefix
+from tamis.code.index import RepoIndex
+from tamis.code.prefix import PrefixView, read_prefix, uses
 from tamis.errors import ConfigError, InputError
 from tamis.validation import Params
 
@@ -38,10 +38,10 @@ FEATURES = (
 )  # fmt: skip
 # Fitted on the dev tasks' seven repositories (benchmarks/code_context.py --fit); docs/code_context.md.
 DEFAULT_WEIGHTS: dict[str, float] = {
-    "imported": 2.0, "module": 0.0, "neighbour": -1.0, "window": -1.5, "uses": 0.3, "unused": 0.5,
-    "recent": 1.0, "recent20": 0.5, "local_import": 0.5, "import_near": 0.5, "sim": 2.0, "sim_rank": 1.0,
-    "graph1": 0.5, "graph2": 0.2, "hops": 0.0, "class": 0.2, "function": 0.0, "assignment": -0.2,
-    "length": 0.1, "same_dir": 0.2,
+    "imported": 0.2928, "module": 0.5955, "neighbour": -1.812, "window": 0.9238, "uses": 1.1904, "unused": 2.166,
+    "recent": 1.3557, "recent20": 0.4625, "local_import": -0.2224, "import_near": 0.428, "sim": -0.656,
+    "sim_rank": 0.8463, "graph1": 5.3257, "graph2": 1.9552, "hops": 1.9171, "class": -0.3277, "function": -0.2929,
+    "assignment": -0.3032, "length": -0.1163, "same_dir": 0.289,
 }  # fmt: skip
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _COMMENT = {"Python": "#", "Shell": "#", "Ruby": "#", "Perl": "#", "R": "#"}
@@ -140,73 +140,70 @@ class ContextRetriever:
     # --- candidates ---------------------------------------------------------------------------------------------
 
     def candidates(self, cursor: Cursor) -> Candidates:
-        idx, cfg = self.index, self.config
+        idx, cfg, graph = self.index, self.config, self.index.graph
         file, prefix = prefix_of(idx, cursor)
         language = idx.languages[file] if file >= 0 else _language(cursor.path)
         view = read_prefix(prefix, language, cursor.path)
-        query = "\n".join(view.lines[-cfg.query_lines :])
-        scores = idx.bm25(query, exclude=file, k1=cfg.k1, b=cfg.b)
-        top = float(scores.max()) if len(scores) else 0.0
-        order = np.argsort(-scores, kind="stable")
-        rank = np.empty(len(scores), np.int64)
-        rank[order] = np.arange(len(scores))
-        ctx = _Context(idx, file, cursor.path, view, scores, top, rank)
+        scores = idx.bm25("\n".join(view.lines[-cfg.query_lines :]), exclude=file, k1=cfg.k1, b=cfg.b)
+        ctx = _Context(idx, file, cursor.path, view, scores)
+        bindings = self._prefix_bindings(file, cursor.path, language, view)
+        used = uses(view, [local for local, *_ in bindings])
+        rows: dict[int, dict] = {}  # definition id -> candidate
+
+        def add(d_id: int, source: str, extra: dict) -> None:
+            if idx.def_file[d_id] == file:
+                return
+            old = rows.get(d_id)
+            if old is None or (source == "imported" and old["source"] != "imported"):
+                rows[d_id] = {"def": d_id, "source": source, **extra}
 
         first_ring: set[int] = set()
-        seen: dict[int, int] = {}  # definition id -> row
-        rows: list[dict] = []
-
-        def add_def(d_id: int, source: str, extra: dict) -> None:
-            if d_id in seen:
-                row = rows[seen[d_id]]
-                if source == "imported" and row["source"] != "imported":
-                    row.update(source="imported", **extra)
-                return
-            f, d = idx.graph.definitions[d_id]
-            if f == file:
-                return
-            seen[d_id] = len(rows)
-            rows.append({"file": f, "start": d.start, "end": d.end, "source": source, "symbol": d.name,
-                         "kind": d.kind, **extra})
-
-        bindings = self._prefix_bindings(file, cursor.path, language, view)
         for local, b, imp_line, top_level in bindings:
-            for f in self._binding_files(b, file):
-                first_ring.add(f)
-            use = _usage(view, local)
-            extra = {"import_line": imp_line, "top_level": top_level, **use}
+            first_ring.update(f for f in graph.module_files(b.module) if f != file)
+            extra = {"import_line": imp_line, "top_level": top_level, **_usage(used, local)}
             if b.kind == "import" and b.name:
-                for d_id, hops in idx.graph.resolve(b.module, b.name, exclude=file):
-                    add_def(d_id, "imported", {**extra, "hops": hops})
-            elif b.kind == "module":
-                attrs = {name[len(local) + 1 :].split(".")[0] for name in view.uses if name.startswith(local + ".")}
-                for attr in sorted(attrs):
-                    attr_use = _usage(view, f"{local}.{attr}")
-                    for d_id, hops in idx.graph.resolve(b.module, attr, exclude=file):
-                        add_def(d_id, "imported", {**extra, **attr_use, "hops": hops})
-                defs = idx.graph.module_definitions(b.module, exclude=file)
-                for d_id in ctx.best_definitions(defs, cfg.module_definitions):
-                    add_def(d_id, "module", {})
-        dist = idx.graph.neighbours(sorted(first_ring), exclude=file)
+                for d_id, hops in graph.resolve(b.module, b.name, exclude=file):
+                    add(d_id, "imported", {**extra, "hops": hops})
+                continue
+            if b.kind != "module":
+                continue
+            attrs = sorted({name[len(local) + 1 :] for name in used if name.startswith(local + ".")})
+            for attr in attrs:
+                for d_id, hops in graph.resolve(b.module, attr, exclude=file):
+                    add(d_id, "imported", {**extra, **_usage(used, f"{local}.{attr}"), "hops": hops})
+            offered = graph.module_definitions(b.module, exclude=file)
+            hops_of = dict(offered)
+            for d_id in ctx.best_definitions([d for d, _ in offered], cfg.module_definitions):
+                add(d_id, "module", {"hops": hops_of[d_id]})
+        dist = graph.neighbours(sorted(first_ring), exclude=file)
         if file >= 0:
-            for g in idx.graph.importers(file):
+            for g in graph.importers(file):
                 dist.setdefault(g, 1)
-        near = [d for f in sorted(dist) for d in idx.graph.file_defs[f] if idx.graph.definitions[d][1].kind != "method"]
-        for d_id in ctx.best_definitions(near, cfg.neighbour_definitions):
-            add_def(d_id, "neighbour", {})
+        if dist:
+            near = np.flatnonzero(np.isin(idx.def_file, np.fromiter(dist, np.int64)) & idx.def_top)
+            for d_id in ctx.best_definitions(near, cfg.neighbour_definitions):
+                add(int(d_id), "neighbour", {})
+        defs = list(rows.values())
+        def_ids = np.array([r["def"] for r in defs], np.int64)
+        best, _ = idx.definition_windows(def_ids, scores)
         n_windows = min(cfg.windows, int((scores > 0).sum()))
-        for w in order[:n_windows]:
-            rows.append({"file": int(idx.win_file[w]), "start": int(idx.win_start[w]) + 1, "end": int(idx.win_end[w]),
-                         "source": "window", "symbol": "", "kind": "window", "window": int(w)})
-        features = np.zeros((len(rows), len(FEATURES)), np.float64)
-        for i, row in enumerate(rows):
-            features[i] = ctx.features(row, dist)
-        return Candidates(
-            [(r["file"], r["start"], r["end"]) for r in rows],
-            [r["source"] for r in rows],
-            [r["symbol"] for r in rows],
-            features,
-        )
+        top_windows = np.argpartition(-scores, n_windows - 1)[:n_windows] if n_windows else np.zeros(0, np.int64)
+        top_windows = top_windows[np.lexsort((top_windows, -scores[top_windows]))]
+        spans, sources, symbols, feats = [], [], [], []
+        for r, w in zip(defs, best, strict=True):
+            f, d = graph.definitions[r["def"]]
+            spans.append((int(f), d.start, d.end))
+            sources.append(r["source"])
+            symbols.append(d.name)
+            feats.append(ctx.features(r, int(f), d.kind, d.start, d.end, int(w), dist))
+        for w in top_windows:
+            f = int(idx.win_file[w])
+            spans.append((f, int(idx.win_start[w]) + 1, int(idx.win_end[w])))
+            sources.append("window")
+            symbols.append("")
+            feats.append(ctx.features({"source": "window"}, f, "window", spans[-1][1], spans[-1][2], int(w), dist))
+        matrix = np.array(feats, np.float64) if feats else np.zeros((0, len(FEATURES)), np.float64)
+        return Candidates(spans, sources, symbols, matrix)
 
     def _prefix_bindings(
         self, file: int, path: str, language: str, view: PrefixView
@@ -298,47 +295,38 @@ def _language(path: str) -> str:
     return language_of(path, "")[0]
 
 
-def _usage(view: PrefixView, name: str) -> dict:
-    lines = view.uses.get(name, [])
+def _usage(used: dict[str, list[int]], name: str) -> dict:
+    lines = used.get(name, [])
     return {"uses": len(lines), "last_use": lines[-1] if lines else 0}
 
 
 class _Context:
-    """Per-query state the feature function reads."""
+    """Per-query state the features read: BM25 scores of every window, their ranks, the cursor."""
 
-    def __init__(self, idx: RepoIndex, file: int, path: str, view: PrefixView, scores, top: float, rank):
-        self.idx, self.file, self.view, self.scores, self.top, self.rank = idx, file, view, scores, top, rank
+    def __init__(self, idx: RepoIndex, file: int, path: str, view: PrefixView, scores: np.ndarray):
+        self.idx, self.file, self.scores = idx, file, scores
+        self.top = float(scores.max()) if len(scores) else 0.0
+        self.ranked = -np.sort(-scores[scores > 0])  # descending positive scores, for a window's rank
         self.dir = path.rsplit("/", 1)[0] if "/" in path else ""
         self.cursor = view.cursor
 
-    def best_window(self, f: int, start: int, end: int) -> int:
-        lo, hi = self.idx.windows_overlapping(f, start, end)
-        if lo >= hi:
-            return -1
-        return lo + int(np.argmax(self.scores[lo:hi]))
-
-    def best_definitions(self, defs: list[int], k: int) -> list[int]:
+    def best_definitions(self, defs, k: int) -> list[int]:
         """The `k` definitions whose lines are most similar to the query (ties: definition order)."""
+        defs = np.asarray(defs, np.int64)
         if len(defs) <= k:
-            return defs
-        sims = []
-        for d in defs:
-            f, dd = self.idx.graph.definitions[d]
-            w = self.best_window(f, dd.start, dd.end)
-            sims.append(self.scores[w] if w >= 0 else 0.0)
-        order = np.argsort(-np.asarray(sims), kind="stable")[:k]
-        return [defs[i] for i in sorted(order)]
+            return defs.tolist()
+        _, sims = self.idx.definition_windows(defs, self.scores)
+        order = np.argsort(-sims, kind="stable")[:k]
+        return defs[np.sort(order)].tolist()
 
-    def features(self, row: dict, dist: dict[int, int]) -> np.ndarray:
+    def features(self, row: dict, file: int, kind: str, start: int, end: int, w: int, dist: dict[int, int]):
         x = dict.fromkeys(FEATURES, 0.0)
         source = row["source"]
         x[source] = 1.0
-        w = row.get("window", -1)
-        if w < 0:
-            w = self.best_window(row["file"], row["start"], row["end"])
-        if w >= 0 and self.top > 0:
+        if w >= 0 and self.top > 0 and self.scores[w] > 0:
             x["sim"] = self.scores[w] / self.top
-            x["sim_rank"] = 1.0 / math.log2(2 + self.rank[w])
+            rank = int(np.searchsorted(-self.ranked, -self.scores[w], side="left"))
+            x["sim_rank"] = 1.0 / math.log2(2 + rank)
         if source == "imported":
             uses = row.get("uses", 0)
             x["uses"] = math.log1p(uses)
@@ -349,22 +337,13 @@ class _Context:
                 x["recent20"] = float(gap <= 20)
             x["local_import"] = float(not row.get("top_level", True))
             x["import_near"] = math.exp(-(self.cursor - row.get("import_line", 0)) / 30)
-            x["hops"] = float(row.get("hops", 0))
-        d = dist.get(row["file"])
+        x["hops"] = float(row.get("hops", 0))
+        d = dist.get(file)
         x["graph1"] = float(d == 1)
         x["graph2"] = float(d == 2)
-        kind = row.get("kind", "window")
         if kind in ("class", "function", "assignment"):
             x[kind] = 1.0
-            x["length"] = math.log1p(row["end"] - row["start"] + 1)
-        path = self.idx.paths[row["file"]]
+            x["length"] = math.log1p(end - start + 1)
+        path = self.idx.paths[file]
         x["same_dir"] = float((path.rsplit("/", 1)[0] if "/" in path else "") == self.dir)
-        return np.fromiter(x.values(), np.float64, count=len(FEATURES))
-
-
-def window_lines(index: RepoIndex, window: int) -> tuple[int, int]:
-    """1-based inclusive lines of a window."""
-    return int(index.win_start[window]) + 1, int(index.win_end[window])
-
-
-__all__ = ["ContextRetriever", "Cursor", "RetrieverConfig", "Snippet", "Context", "assemble", "split_lines"]
+        return list(x.values())

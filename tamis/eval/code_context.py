@@ -138,15 +138,31 @@ def training_rows(data: TaskSet, indexes: dict[str, RepoIndex], config: Retrieve
             for name, v in out.items()}
 
 
-def fit_weights(features: np.ndarray, labels: np.ndarray, c: float = 1.0) -> dict[str, float]:
-    """Logistic regression weights (one per feature; the intercept does not change a ranking)."""
+def fit_weights(features: np.ndarray, labels: np.ndarray, groups: np.ndarray, c: float = 1.0) -> dict[str, float]:
+    """Pairwise logistic regression (RankNet-style, linear): within each task, every gold candidate should
+    outscore every other one. Fitted on feature differences without intercept; each task weighs the same."""
     from sklearn.linear_model import LogisticRegression
 
-    if labels.all() or not labels.any():
+    diffs, weights = [], []
+    order = np.argsort(groups, kind="stable")
+    features, labels, groups = features[order], labels[order], groups[order]
+    bounds = np.flatnonzero(np.diff(groups)) + 1
+    for x, y in zip(np.split(features, bounds), np.split(labels, bounds), strict=True):
+        pos, neg = x[y], x[~y]
+        if not len(pos) or not len(neg):
+            continue
+        d = (pos[:, None, :] - neg[None, :, :]).reshape(-1, x.shape[1])
+        diffs.append(d)
+        weights.append(np.full(len(d), 1.0 / len(d)))
+    if not diffs:
         return dict.fromkeys(FEATURES, 0.0)
-    model = LogisticRegression(C=c, max_iter=2000, class_weight="balanced")
-    model.fit(features, labels)
-    return {f: round(float(w), 4) for f, w in zip(FEATURES, model.coef_[0], strict=True)}
+    x = np.concatenate(diffs)
+    w = np.concatenate(weights)
+    x = np.concatenate([x, -x])  # both orders, so the two classes balance and no intercept is needed
+    y = np.r_[np.ones(len(w)), np.zeros(len(w))]
+    model = LogisticRegression(C=c, max_iter=5000, fit_intercept=False)
+    model.fit(x, y, sample_weight=np.r_[w, w] * len(diffs))
+    return {f: round(float(v), 4) for f, v in zip(FEATURES, model.coef_[0], strict=True)}
 
 
 def cross_validate(
@@ -160,7 +176,8 @@ def cross_validate(
         others = [rows[name] for name in sorted(rows) if name != held]
         x = np.concatenate([o[0] for o in others])
         y = np.concatenate([o[1] for o in others])
-        weights[held] = fit_weights(x, y, c)
+        g = np.concatenate([o[2] for o in others])
+        weights[held] = fit_weights(x, y, g, c)
     vectors = {name: np.array([w[f] for f in FEATURES]) for name, w in weights.items()}
     return run_tasks(data, indexes, config, vectors), weights
 
@@ -169,4 +186,5 @@ def fit_all(data: TaskSet, indexes: dict[str, RepoIndex], config: RetrieverConfi
     rows = training_rows(data, indexes, config)
     x = np.concatenate([rows[n][0] for n in sorted(rows)])
     y = np.concatenate([rows[n][1] for n in sorted(rows)])
-    return fit_weights(x, y, c)
+    g = np.concatenate([rows[n][2] for n in sorted(rows)])
+    return fit_weights(x, y, g, c)
