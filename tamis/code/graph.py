@@ -84,7 +84,7 @@ class RepoGraph:
             g.canon.append(canon)
             g.is_init.append(is_init)
         g.modules = {n: sorted(ids) for n, ids in modules.items()}
-        g._index_suffixes()
+        g.index_paths()
         for i, s in enumerate(structures):
             ids = []
             for d in s.definitions:
@@ -100,7 +100,7 @@ class RepoGraph:
 
     # --- module names and paths ---------------------------------------------------------------------------------
 
-    def _index_suffixes(self) -> None:
+    def index_paths(self) -> None:
         """Every trailing run of path components (extension dropped, and with it kept) -> files."""
         found: dict[str, set[int]] = defaultdict(set)
         for i, p in enumerate(self.paths):

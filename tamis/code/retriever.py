@@ -252,8 +252,9 @@ class ContextRetriever:
 
     def context(self, cursor: Cursor, budget: int = 2048) -> "Context":
         """The top snippets that fit in `budget` tokens, each under a header with its path."""
-        return assemble(self.rank(cursor), budget, self.index.languages[self.index.file_id(cursor.path) or 0]
-                        if self.index.file_id(cursor.path) is not None else _language(cursor.path))
+        file = self.index.file_id(cursor.path)
+        language = self.index.languages[file] if file is not None else _language(cursor.path)
+        return assemble(self.rank(cursor), budget, language)
 
 
 @dataclass

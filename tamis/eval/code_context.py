@@ -134,8 +134,7 @@ def training_rows(data: TaskSet, indexes: dict[str, RepoIndex], config: Retrieve
         rows[0].append(cands.features)
         rows[1].append(np.asarray(labels, bool))
         rows[2].append(np.full(len(labels), n))
-    return {name: tuple(np.concatenate(parts) if parts[0].size or len(parts) else parts for parts in v)
-            for name, v in out.items()}
+    return {name: tuple(np.concatenate(parts) for parts in v) for name, v in out.items()}
 
 
 def fit_weights(features: np.ndarray, labels: np.ndarray, groups: np.ndarray, c: float = 1.0) -> dict[str, float]:
@@ -165,20 +164,31 @@ def fit_weights(features: np.ndarray, labels: np.ndarray, groups: np.ndarray, c:
     return {f: round(float(v), 4) for f, v in zip(FEATURES, model.coef_[0], strict=True)}
 
 
-def cross_validate(
+def fold_weights(
     data: TaskSet, indexes: dict[str, RepoIndex], config: RetrieverConfig | None = None, c: float = 1.0
-) -> tuple[list[dict], dict[str, dict[str, float]]]:
-    """Leave-one-repository-out: per task results scored with weights fitted on the other repositories."""
-    config = config or RetrieverConfig()
+) -> dict[str, dict[str, float]]:
+    """Leave-one-repository-out: for each repository, the weights fitted on the other repositories' tasks."""
     rows = training_rows(data, indexes, config)
     weights: dict[str, dict[str, float]] = {}
     for held in data.repos():
         others = [rows[name] for name in sorted(rows) if name != held]
-        x = np.concatenate([o[0] for o in others])
-        y = np.concatenate([o[1] for o in others])
-        g = np.concatenate([o[2] for o in others])
+        if not others:
+            raise InputError("Cross-validation across repositories needs tasks from at least two repositories.")
+        x, y, g = (np.concatenate([o[i] for o in others]) for i in range(3))
         weights[held] = fit_weights(x, y, g, c)
-    vectors = {name: np.array([w[f] for f in FEATURES]) for name, w in weights.items()}
+    return weights
+
+
+def as_vector(weights: dict[str, float]) -> np.ndarray:
+    return np.array([weights.get(f, 0.0) for f in FEATURES], np.float64)
+
+
+def cross_validate(
+    data: TaskSet, indexes: dict[str, RepoIndex], config: RetrieverConfig | None = None, c: float = 1.0
+) -> tuple[list[dict], dict[str, dict[str, float]]]:
+    """Per task results, each repository scored with weights fitted on the other repositories (out-of-fold)."""
+    weights = fold_weights(data, indexes, config, c)
+    vectors = {name: as_vector(w) for name, w in weights.items()}
     return run_tasks(data, indexes, config, vectors), weights
 
 
