@@ -136,7 +136,7 @@ def _python_spans(text: str, max_chars: int) -> list[tuple[int, int, str]]:
         return offsets[lineno - 1] + len(line.encode("utf-8")[:col].decode("utf-8", "ignore"))
 
     found: list[tuple[int, int, str]] = []
-    for node in ast.walk(tree):
+    for node in _walk_spannable(tree):
         if isinstance(node, ast.expr | ast.stmt) and getattr(node, "end_lineno", None) is not None:
             start, end = char(node.lineno, node.col_offset), char(node.end_lineno, node.end_col_offset)
             if isinstance(node, ast.stmt) and getattr(node, "decorator_list", None):
@@ -150,6 +150,22 @@ def _python_spans(text: str, max_chars: int) -> list[tuple[int, int, str]]:
             if 0 < end - start <= max_chars:
                 found.append((start, end, "function_body"))
     return sorted(set(found))
+
+
+# Nodes whose source span is no expression of its own: a slice (`1:2`), a starred argument, and the
+# pieces of an f-string (Python 3.11 gives them the whole string's position).
+_NOT_ALONE = (ast.Slice, ast.Starred, ast.FormattedValue)
+
+
+def _walk_spannable(tree: ast.AST):
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, _NOT_ALONE):
+            continue
+        yield node
+        if not isinstance(node, ast.JoinedStr):
+            stack.extend(ast.iter_child_nodes(node))
 
 
 def _treesitter_spans(text: str, language: str, max_chars: int) -> list[tuple[int, int, str]]:

@@ -246,9 +246,11 @@ class RepoGraph:
                     frontier.append((b.module, b.name, hops + 1))
         return sorted(set(found))
 
-    def module_definitions(self, module: str, exclude: int = -1) -> list[tuple[int, int]]:
+    def module_definitions(self, module: str, exclude: int = -1, depth: int = 0) -> list[tuple[int, int]]:
         """(definition id, hops) of every name a module offers: its own top-level definitions and the
-        names it imports at top level (a package's re-exports), resolved; `exclude` is never read."""
+        names it imports at top level or star-imports (a package's re-exports), resolved; `exclude` is never read."""
+        if depth > MAX_HOPS:
+            return []
         key = (module, exclude)
         if key in self._exports:
             return self._exports[key]
@@ -264,6 +266,9 @@ class RepoGraph:
                 elif b.kind == "import" and b.name:
                     for d, hops in self.resolve(b.module, b.name, exclude):
                         found.setdefault(d, hops + 1)
+            for star in self.stars[f]:
+                for d, hops in self.module_definitions(star, exclude, depth + 1):
+                    found.setdefault(d, hops + 1)
         self._exports[key] = sorted(found.items())
         return self._exports[key]
 

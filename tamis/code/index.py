@@ -248,6 +248,12 @@ def build(repo: Repository, config: CodeIndexConfig | None = None) -> RepoIndex:
         post_window, post_term = (keys >> 32).astype(np.int32), (keys & 0xFFFFFFFF).astype(np.int64)
     else:
         post_window, post_term, tf = np.zeros(0, np.int32), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    # Sorted vocabulary: term ids keep their relative order whatever other files add, so a query sums
+    # its terms in the same order and scores are bit-identical with or without any one file's terms.
+    terms = sorted(vocab)
+    rank = np.empty(n_terms, np.int64)
+    rank[np.array([vocab[t] for t in terms], np.int64)] = np.arange(n_terms)
+    post_term = rank[post_term] if n_terms else post_term
     order = np.argsort(post_term, kind="stable")
     indptr = np.zeros(n_terms + 1, np.int64)
     np.cumsum(np.bincount(post_term, minlength=n_terms), out=indptr[1:])
@@ -265,7 +271,7 @@ def build(repo: Repository, config: CodeIndexConfig | None = None) -> RepoIndex:
         win_end=np.asarray(win_end, np.int32),
         win_len=np.asarray(win_len, np.int32),
         file_first_window=np.asarray(first, np.int64),
-        terms=sorted(vocab, key=vocab.__getitem__),
+        terms=terms,
         indptr=indptr,
         post_window=post_window[order],
         post_tf=tf[order].astype(np.int32),
