@@ -6,7 +6,6 @@ import gzip
 import json
 import textwrap
 
-import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st

@@ -56,18 +56,23 @@ def test_imported_definition_through_reexport_ranks_first():
         assert not any(p == q and a <= d and c <= b for q, c, d in spans[i + 1 :])
 
 
-def test_no_leakage_from_the_cursor_file():
+@pytest.mark.parametrize(
+    ("path", "line", "future"),
+    [
+        ("app/main.py", 9, "    from pkg.units import to_metres\n    Circle = Square = None\n\n\nclass Tricky:\n"
+         "    SCALE = to_metres(5)  # area radius side math pi\n\n\ndef area():\n    return Tricky\n"),
+        # the cursor in a package's __init__: what it re-exports later must not steer uses resolved through it
+        ("pkg/__init__.py", 2, "from .units import to_metres as convert\nfrom .units import SCALE\n"
+         "from .shapes import Square as Circle\n"),
+    ],
+)
+def test_no_leakage_from_the_cursor_file(path, line, future):
     """Whatever follows the cursor in the current file (text, imports, definitions) changes nothing."""
-    cursor_line = 9
-    head = "".join(FILES["app/main.py"].splitlines(keepends=True)[: cursor_line - 1])
-    future = head + (
-        "    from pkg.units import to_metres\n    Circle = Square = None\n\n\nclass Tricky:\n"
-        "    SCALE = to_metres(5)  # area radius side math pi\n\n\ndef area():\n    return Tricky\n" * 3
-    )
+    head = "".join(FILES[path].splitlines(keepends=True)[: line - 1])
     results = []
-    for text in (FILES["app/main.py"], future, head):
-        r = retriever({**FILES, "app/main.py": text}, window=4, stride=2)
-        ranked = r.rank(Cursor("app/main.py", cursor_line))
+    for text in (FILES[path], head + future * 3, head):
+        r = retriever({**FILES, path: text}, window=4, stride=2)
+        ranked = r.rank(Cursor(path, line))
         results.append([(s.path, s.start, s.end, s.text, s.source, s.score) for s in ranked])
     assert results[0] == results[1] == results[2]
     assert results[0]

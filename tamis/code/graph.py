@@ -66,7 +66,10 @@ class RepoGraph:
     file_defs: list[list[int]] = field(default_factory=list)
     edges: list[list[int]] = field(default_factory=list)  # per file: files it imports
     _suffixes: dict[str, list[int]] = field(default_factory=dict)
+    # (definition, file using it, files its resolution went through, the name the file uses it by)
+    references: list[tuple[int, int, tuple[int, ...], str]] = field(default_factory=list)
     _reverse: list[list[int]] = field(default_factory=list)
+    _refs_by_def: dict[int, list[int]] = field(default_factory=dict)  # definition -> reference numbers
     _exports: dict[tuple[str, int], list[tuple[int, int]]] = field(default_factory=dict)
 
     @classmethod
@@ -95,6 +98,8 @@ class RepoGraph:
             g.stars.append([])
         for i, s in enumerate(structures):
             g._bind(i, s)
+        for i, s in enumerate(structures):
+            g._reference(i, s)
         g.edges = [sorted({t for imp in s.imports for t in g.import_files(i, imp)} - {i}) for i, s in enumerate(structures)]
         return g
 
@@ -226,11 +231,15 @@ class RepoGraph:
 
     def resolve(self, module: str, name: str, exclude: int = -1) -> list[tuple[int, int]]:
         """(definition id, re-export hops) of `name` imported from `module`, never reading file `exclude`."""
-        found: list[tuple[int, int]] = []
+        return sorted({(d, hops) for d, hops, _ in self.resolve_paths(module, name, exclude)})
+
+    def resolve_paths(self, module: str, name: str, exclude: int = -1) -> list[tuple[int, int, tuple[int, ...]]]:
+        """`resolve`, with the files each resolution read on the way (the re-exporting ones)."""
+        found = []
         seen: set[tuple[str, str]] = set()
-        frontier = [(module, name, 0)]
+        frontier: list[tuple[str, str, int, tuple[int, ...]]] = [(module, name, 0, ())]
         while frontier:
-            mod, nm, hops = frontier.pop()
+            mod, nm, hops, via = frontier.pop()
             if hops > MAX_HOPS or (mod, nm) in seen:
                 continue
             seen.add((mod, nm))
@@ -239,12 +248,42 @@ class RepoGraph:
                     continue
                 b = self.bindings[f].get(nm)
                 if b is None:
-                    frontier.extend((star, nm, hops + 1) for star in self.stars[f])
+                    frontier.extend((star, nm, hops + 1, (*via, f)) for star in self.stars[f])
                 elif b.kind == "def":
-                    found.append((b.def_id, hops))
+                    found.append((b.def_id, hops, via))
                 elif b.kind == "import" and b.name:
-                    frontier.append((b.module, b.name, hops + 1))
-        return sorted(set(found))
+                    frontier.append((b.module, b.name, hops + 1, (*via, f)))
+        return found
+
+    def _reference(self, i: int, s: FileStructure) -> None:
+        """Record which definitions file i uses through its imports and `module.name` calls."""
+        wanted = [(b.module, b.name, local) for local, b in self.bindings[i].items() if b.kind == "import" and b.name]
+        for callee, _ in s.calls:
+            head, _, attr = callee.partition(".")
+            b = self.bindings[i].get(head)
+            if attr and b is not None and b.kind == "module":
+                attr = attr.split(".")[0]
+                wanted.append((b.module, attr, f"{head}.{attr}"))
+        for module, name, local in dict.fromkeys(wanted):
+            for d, _, via in self.resolve_paths(module, name):
+                if self.definitions[d][0] != i:
+                    self.references.append((d, i, via, local))
+
+    def references_of(self, d: int) -> list[int]:
+        """Numbers (into `references`) of the uses of definition d."""
+        if not self._refs_by_def and self.references:
+            for n, (ref_def, *_) in enumerate(self.references):
+                self._refs_by_def.setdefault(ref_def, []).append(n)
+        return self._refs_by_def.get(d, [])
+
+    def usable_references(self, d: int, exclude: int) -> list[int]:
+        """References of d by files other than `exclude` whose resolution did not read `exclude`."""
+        refs = self.references
+        return [n for n in self.references_of(d) if refs[n][1] != exclude and exclude not in refs[n][2]]
+
+    def popularity(self, def_ids, exclude: int = -1) -> list[int]:
+        """How many files other than `exclude` use each definition (nothing of `exclude` counts)."""
+        return [len({self.references[n][1] for n in self.usable_references(d, exclude)}) for d in def_ids]
 
     def module_definitions(self, module: str, exclude: int = -1, depth: int = 0) -> list[tuple[int, int]]:
         """(definition id, hops) of every name a module offers: its own top-level definitions and the
@@ -260,7 +299,7 @@ class RepoGraph:
         for f in self.module_files(module):
             if f == exclude:
                 continue
-            for name, b in self.bindings[f].items():
+            for b in self.bindings[f].values():
                 if b.kind == "def":
                     found.setdefault(b.def_id, 0)
                 elif b.kind == "import" and b.name:

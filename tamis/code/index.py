@@ -14,6 +14,7 @@ identifier kept), unstemmed and without stopwords.
 """
 
 import logging
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -86,9 +87,11 @@ class RepoIndex:
     indptr: np.ndarray  # int64, len(terms) + 1
     post_window: np.ndarray  # int32 window id per posting, term-major
     post_tf: np.ndarray  # int32
+    ref_windows: list[np.ndarray] = field(default_factory=list)  # per graph reference: windows where the use is
     _term_ids: dict[str, int] = field(default_factory=dict)
     _lines: dict[int, list[str]] = field(default_factory=dict)
     _path_ids: dict[str, int] = field(default_factory=dict)
+    _via: dict[int, np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         self._term_ids = {t: i for i, t in enumerate(self.terms)}
@@ -101,6 +104,14 @@ class RepoIndex:
         ranges = [self.windows_overlapping(f, d.start, d.end) for f, d in defs]
         self.def_lo = np.array([r[0] for r in ranges], np.int64)
         self.def_hi = np.array([r[1] for r in ranges], np.int64)
+        if not self.ref_windows:
+            self.ref_windows = usage_windows(self)
+        refs = self.graph.references
+        self.ref_def = np.array([r[0] for r in refs], np.int64)
+        self.ref_file = np.array([r[1] for r in refs], np.int64)
+        self.ref_win_indptr = np.zeros(len(refs) + 1, np.int64)
+        np.cumsum([len(w) for w in self.ref_windows], out=self.ref_win_indptr[1:])
+        self.ref_win = np.concatenate(self.ref_windows).astype(np.int64) if refs else np.zeros(0, np.int64)
 
     @property
     def n_windows(self) -> int:
@@ -134,9 +145,12 @@ class RepoIndex:
             return scores
         starts, stops = self.indptr[tids], self.indptr[tids + 1]
         sizes = stops - starts
-        idx = np.concatenate([np.arange(a, z) for a, z in zip(starts, stops, strict=True)]) if sizes.sum() else None
-        if idx is None:
+        total_postings = int(sizes.sum())
+        if not total_postings:
             return scores
+        offsets = np.zeros(len(sizes), np.int64)
+        np.cumsum(sizes[:-1], out=offsets[1:])
+        idx = np.repeat(starts - offsets, sizes) + np.arange(total_postings)
         term_of = np.repeat(np.arange(len(tids)), sizes)
         keep = self.post_file[idx] != exclude
         idx, term_of = idx[keep], term_of[keep]
@@ -153,7 +167,7 @@ class RepoIndex:
         tf = self.post_tf[idx].astype(np.float64)
         norm = 1.0 - b + b * self.win_len[windows] / max(total / n, 1e-9)
         weight = idf[term_of] * qtf[term_of] * tf * (k1 + 1.0) / (tf + k1 * norm)
-        np.add.at(scores, windows, weight)
+        scores = np.bincount(windows, weights=weight, minlength=self.n_windows)
         return scores
 
     def definition_windows(self, def_ids: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -181,6 +195,49 @@ class RepoIndex:
         best[has] = flat[first]
         value[has] = top
         return best, value
+
+    def usage_similarity(self, def_ids, scores: np.ndarray, exclude: int) -> np.ndarray:
+        """Per definition, the best score of a window of another file that uses it (0 when none does).
+
+        Uses by `exclude`, and uses whose resolution read `exclude`, do not count."""
+        def_ids = np.asarray(def_ids, np.int64)
+        out = np.zeros(len(def_ids), np.float64)
+        if not len(def_ids) or not len(self.ref_def):
+            return out
+        refs = np.flatnonzero(np.isin(self.ref_def, def_ids) & (self.ref_file != exclude))
+        refs = refs[~np.isin(refs, self.graph_refs_via(exclude))]
+        sizes = self.ref_win_indptr[refs + 1] - self.ref_win_indptr[refs]
+        refs, sizes = refs[sizes > 0], sizes[sizes > 0]
+        if not len(refs):
+            return out
+        offsets = np.zeros(len(sizes), np.int64)
+        np.cumsum(sizes[:-1], out=offsets[1:])
+        flat = np.repeat(self.ref_win_indptr[refs] - offsets, sizes) + np.arange(int(sizes.sum()))
+        best = np.maximum.reduceat(scores[self.ref_win[flat]], offsets)
+        position = np.searchsorted(np.sort(def_ids), self.ref_def[refs])
+        order = np.argsort(def_ids, kind="stable")
+        np.maximum.at(out, order[position], best)
+        return out
+
+    def graph_refs_via(self, file: int) -> np.ndarray:
+        """References whose resolution went through `file`."""
+        if self._via is None:
+            via: dict[int, list[int]] = {}
+            for n, ref in enumerate(self.graph.references):
+                for f in ref[2]:
+                    via.setdefault(f, []).append(n)
+            self._via = {f: np.asarray(ns, np.int64) for f, ns in via.items()}
+        return self._via.get(file, np.zeros(0, np.int64))
+
+    def windows_containing(self, file: int, lines: np.ndarray) -> np.ndarray:
+        """Window ids of `file` holding any of the 1-based `lines`."""
+        a, z = int(self.file_first_window[file]), int(self.file_first_window[file + 1])
+        if a == z or not len(lines):
+            return np.zeros(0, np.int32)
+        starts, ends = self.win_start[a:z], self.win_end[a:z]
+        zero = np.asarray(lines, np.int64) - 1
+        hit = (starts[None, :] <= zero[:, None]) & (zero[:, None] < ends[None, :])
+        return (a + np.flatnonzero(hit.any(axis=0))).astype(np.int32)
 
     def windows_overlapping(self, file: int, start: int, end: int) -> tuple[int, int]:
         """Window id range of `file` whose lines overlap 1-based inclusive [start, end]."""
@@ -276,3 +333,24 @@ def build(repo: Repository, config: CodeIndexConfig | None = None) -> RepoIndex:
         post_window=post_window[order],
         post_tf=tf[order].astype(np.int32),
     )
+
+
+def usage_windows(index: RepoIndex) -> list[np.ndarray]:
+    """For each graph reference, the windows of the using file where the name it is used by appears."""
+    refs = index.graph.references
+    by_file: dict[int, list[int]] = {}
+    for n, (_, f, _, _) in enumerate(refs):
+        by_file.setdefault(f, []).append(n)
+    out: list[np.ndarray] = [np.zeros(0, np.int32)] * len(refs)
+    for f, numbers in by_file.items():
+        names = sorted({refs[n][3] for n in numbers}, key=len, reverse=True)
+        pattern = re.compile(r"(?<![\w.])(" + "|".join(map(re.escape, names)) + r")\b")
+        lines_of: dict[str, list[int]] = {}
+        for lineno, line in enumerate(index.lines(f), 1):
+            if "import" in line:
+                continue
+            for m in pattern.finditer(line):
+                lines_of.setdefault(m.group(1), []).append(lineno)
+        for n in numbers:
+            out[n] = index.windows_containing(f, np.asarray(lines_of.get(refs[n][3], []), np.int64))
+    return out

@@ -7,7 +7,6 @@ tree-sitter parse for other languages), and names are read with a regex.
 """
 
 import ast
-import bisect
 import re
 import textwrap
 from collections import defaultdict
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field
 from tamis.code.structure import Import, import_entries
 
 _PY_IMPORT = re.compile(r"^([ \t]*)(?:from[ \t]+[\w.]+[ \t]+import\b|import[ \t]+[\w.])")
+_DOTTED = re.compile(r"(?<![\w.])[A-Za-z_]\w*(?:[ \t]*\.[ \t]*[A-Za-z_]\w*)*")
 _PY_LOCAL_DEF = re.compile(r"^[ \t]*(?:async[ \t]+)?(?:def|class)[ \t]+(\w+)")
 
 
@@ -48,22 +48,23 @@ def read_prefix(prefix: str, language: str, path: str = "") -> PrefixView:
 
 def uses(view: PrefixView, names: list[str]) -> dict[str, list[int]]:
     """Lines (1-based, ascending) where each of `names` is used, and `name.attr` for its attributes,
-    outside import statements. One regex pass over the prefix for all names."""
+    outside import statements. One pass over the prefix's dotted names."""
     found: dict[str, list[int]] = defaultdict(list)
-    names = sorted({n for n in names if n}, key=len, reverse=True)
-    if not names:
+    wanted = {n for n in names if n}
+    if not wanted:
         return found
-    pattern = re.compile(r"(?<![\w.])(" + "|".join(map(re.escape, names)) + r")\b(?:\s*\.\s*([A-Za-z_]\w*))?")
-    starts = [0]
-    for line in view.lines:
-        starts.append(starts[-1] + len(line) + 1)
-    for m in pattern.finditer(view.text):
-        n = bisect.bisect_right(starts, m.start())
+    dotted = any("." in n for n in wanted)
+    for n, line in enumerate(view.lines, 1):
         if n in view.import_lines:
             continue
-        found[m.group(1)].append(n)
-        if m.group(2):
-            found[f"{m.group(1)}.{m.group(2)}"].append(n)
+        for chain in _DOTTED.findall(line):
+            parts = chain.replace(" ", "").split(".")
+            heads = [".".join(parts[:k]) for k in range(1, len(parts) + 1)] if dotted else parts[:1]
+            for k, head in enumerate(heads):
+                if head in wanted:
+                    found[head].append(n)
+                    if k + 1 < len(parts):
+                        found[f"{head}.{parts[k + 1]}"].append(n)
     return found
 
 

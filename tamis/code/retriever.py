@@ -34,14 +34,16 @@ log = logging.getLogger(__name__)
 FEATURES = (
     "imported", "module", "neighbour", "window", "uses", "unused", "recent", "recent20", "local_import",
     "import_near", "sim", "sim_rank", "graph1", "graph2", "hops", "class", "function", "assignment", "length",
-    "same_dir",
+    "same_dir", "popularity", "sibling", "module_recent", "use_sim",
 )  # fmt: skip
-# Fitted on the dev tasks' seven repositories (benchmarks/code_context.py --fit); docs/code_context.md.
+# Fitted on all seven dev repositories of ../shared/data/code_context (tamis.eval.code_context.fit_all);
+# figures with them on those tasks are dev figures, the out-of-fold ones are in docs/code_context.md.
 DEFAULT_WEIGHTS: dict[str, float] = {
-    "imported": 0.2928, "module": 0.5955, "neighbour": -1.812, "window": 0.9238, "uses": 1.1904, "unused": 2.166,
-    "recent": 1.3557, "recent20": 0.4625, "local_import": -0.2224, "import_near": 0.428, "sim": -0.656,
-    "sim_rank": 0.8463, "graph1": 5.3257, "graph2": 1.9552, "hops": 1.9171, "class": -0.3277, "function": -0.2929,
-    "assignment": -0.3032, "length": -0.1163, "same_dir": 0.289,
+    "imported": -0.0453, "module": 0.4528, "neighbour": -1.6705, "window": 1.263, "uses": 1.1857, "unused": 2.2494,
+    "recent": 1.557, "recent20": 0.0134, "local_import": -0.1352, "import_near": 0.696, "sim": -0.9159,
+    "sim_rank": 1.215, "graph1": 4.869, "graph2": 1.4571, "hops": 1.7749, "class": -0.489, "function": -0.4156,
+    "assignment": -0.3584, "length": -0.1799, "same_dir": 0.165, "popularity": -0.1322, "sibling": 0.4623,
+    "module_recent": 0.5582, "use_sim": 2.477,
 }  # fmt: skip
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _COMMENT = {"Python": "#", "Shell": "#", "Ruby": "#", "Perl": "#", "R": "#"}
@@ -173,8 +175,9 @@ class ContextRetriever:
                     add(d_id, "imported", {**extra, **_usage(used, f"{local}.{attr}"), "hops": hops})
             offered = graph.module_definitions(b.module, exclude=file)
             hops_of = dict(offered)
+            module_use = _usage(used, local)
             for d_id in ctx.best_definitions([d for d, _ in offered], cfg.module_definitions):
-                add(d_id, "module", {"hops": hops_of[d_id]})
+                add(d_id, "module", {"hops": hops_of[d_id], "module_last_use": module_use["last_use"]})
         dist = graph.neighbours(sorted(first_ring), exclude=file)
         if file >= 0:
             for g in graph.importers(file):
@@ -186,12 +189,19 @@ class ContextRetriever:
         defs = list(rows.values())
         def_ids = np.array([r["def"] for r in defs], np.int64)
         best, _ = idx.definition_windows(def_ids, scores)
+        popular = graph.popularity(def_ids.tolist(), exclude=file)
+        use_sim = idx.usage_similarity(def_ids, scores, exclude=file) / ctx.top if ctx.top > 0 else np.zeros(len(defs))
+        recent = [(idx.def_file[r["def"]], graph.definitions[r["def"]][1].start, r["def"]) for r in defs
+                  if r["source"] == "imported" and r.get("uses") and view.cursor - r["last_use"] <= 10]
         n_windows = min(cfg.windows, int((scores > 0).sum()))
         top_windows = np.argpartition(-scores, n_windows - 1)[:n_windows] if n_windows else np.zeros(0, np.int64)
         top_windows = top_windows[np.lexsort((top_windows, -scores[top_windows]))]
         spans, sources, symbols, feats = [], [], [], []
-        for r, w in zip(defs, best, strict=True):
+        for r, w, pop, use in zip(defs, best, popular, use_sim, strict=True):
             f, d = graph.definitions[r["def"]]
+            r["popularity"], r["use_sim"] = pop, use
+            gaps = [abs(d.start - s0) for f0, s0, d0 in recent if f0 == f and d0 != r["def"]]
+            r["sibling_gap"] = min(gaps) if gaps else None
             spans.append((int(f), d.start, d.end))
             sources.append(r["source"])
             symbols.append(d.name)
@@ -339,6 +349,12 @@ class _Context:
             x["local_import"] = float(not row.get("top_level", True))
             x["import_near"] = math.exp(-(self.cursor - row.get("import_line", 0)) / 30)
         x["hops"] = float(row.get("hops", 0))
+        x["popularity"] = math.log1p(row.get("popularity", 0))
+        x["use_sim"] = row.get("use_sim", 0.0)
+        if row.get("sibling_gap") is not None:
+            x["sibling"] = math.exp(-row["sibling_gap"] / 20)
+        if row.get("module_last_use"):
+            x["module_recent"] = math.exp(-(self.cursor - row["module_last_use"]) / 10)
         d = dist.get(file)
         x["graph1"] = float(d == 1)
         x["graph2"] = float(d == 2)

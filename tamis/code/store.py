@@ -4,7 +4,7 @@
     DIR/repos/<owner+name>/files.arrow     path, language, text, error, canon, is_init
     DIR/repos/<owner+name>/windows/*.npy   window file/start/end/length, per-file first window
     DIR/repos/<owner+name>/postings/*.npy  term-major window postings (indptr, window, tf)
-    DIR/repos/<owner+name>/{terms,definitions,bindings,stars,modules,edges}.arrow
+    DIR/repos/<owner+name>/{terms,definitions,bindings,stars,modules,edges,references}.arrow
 
 Arrays are .npy loaded with allow_pickle=False; tables are Arrow IPC files; every file is written
 atomically and checksummed in the manifest, which `load` verifies before it reads anything.
@@ -105,6 +105,13 @@ def write_repo(root: str, index: RepoIndex) -> dict[str, Any]:
     mods = [(m, f) for m, fs in sorted(g.modules.items()) for f in fs]
     arrow("modules.arrow", pa.table({"module": pa.array([m for m, _ in mods], pa.string()),
                                      "file": pa.array([f for _, f in mods], pa.int32())}))
+    refs = g.references
+    arrow("references.arrow", pa.table({
+        "def_id": pa.array([r[0] for r in refs], pa.int64()), "file": pa.array([r[1] for r in refs], pa.int32()),
+        "via": pa.array([list(r[2]) for r in refs], pa.list_(pa.int32())),
+        "name": pa.array([r[3] for r in refs], pa.string()),
+        "windows": pa.array([w.tolist() for w in index.ref_windows], pa.list_(pa.int32())),
+    }))
     edges = [(f, t) for f, ts in enumerate(g.edges) for t in ts]
     arrow("edges.arrow", pa.table({"file": pa.array([f for f, _ in edges], pa.int32()),
                                    "target": pa.array([t for _, t in edges], pa.int32())}))
@@ -182,6 +189,7 @@ def _load_repo(base: str, entry: dict[str, Any], config: CodeIndexConfig) -> Rep
         stars = _load_arrow(atomic.join(base, "stars.arrow")).to_pydict()
         mods = _load_arrow(atomic.join(base, "modules.arrow")).to_pydict()
         edges = _load_arrow(atomic.join(base, "edges.arrow")).to_pydict()
+        refs = _load_arrow(atomic.join(base, "references.arrow")).to_pydict()
         terms = _load_arrow(atomic.join(base, "terms.arrow"))["term"].to_pylist()
         arrays = {n: _load_npy(atomic.join(base, "windows", f"{n}.npy")) for n in _WINDOW_ARRAYS}
         arrays |= {n: _load_npy(atomic.join(base, "postings", f"{n}.npy")) for n in _POSTING_ARRAYS}
@@ -213,9 +221,12 @@ def _load_repo(base: str, entry: dict[str, Any], config: CodeIndexConfig) -> Rep
     g.edges = [[] for _ in range(n)]
     for f, t in zip(edges["file"], edges["target"], strict=True):
         g.edges[f].append(t)
+    g.references = [
+        (d, f, tuple(v), nm) for d, f, v, nm in zip(refs["def_id"], refs["file"], refs["via"], refs["name"], strict=True)
+    ]
     g.index_paths()
     return RepoIndex(
         name=entry["name"], commit=entry.get("commit", ""), config=config, paths=list(files["path"]),
         languages=list(files["language"]), texts=list(files["text"]), errors=list(files["error"]), graph=g,
-        terms=terms, **arrays,
+        terms=terms, ref_windows=[np.asarray(w, np.int32) for w in refs["windows"]], **arrays,
     )  # fmt: skip
