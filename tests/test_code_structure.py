@@ -83,6 +83,8 @@ def test_rust_use_alias_and_go_method_owner():
     assert [(i.name, i.local) for i in s.imports] == [("C", "C"), ("D", "E")]
     assert all(d.kind == "method" and d.parent == "K" for d in structure("class K { m() {} }", "JavaScript").definitions
                if d.name == "m")
+    go = {d.name: (d.kind, d.parent) for d in structure("package p\ntype S struct{}\nfunc (s *S) M() {}\n", "Go").definitions}
+    assert go == {"S": ("class", ""), "M": ("method", "S")}
 
 
 def test_unsupported_language_has_a_reason():

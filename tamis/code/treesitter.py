@@ -128,8 +128,11 @@ def _walk(node, out: FileStructure, parent: str, language: str, depth: int = 0) 
             continue
         if t in _FUNCTIONS:
             name = _name(child)
+            owner = parent
+            if t == "method_declaration" and language == "Go":  # func (s *S) M(): a method of S
+                owner = next((_text(n) for n in _descendants(child.child_by_field_name("receiver"), "type_identifier")), "")
             if name:
-                out.definitions.append(Definition(name, "method" if parent else "function", start, end, parent))
+                out.definitions.append(Definition(name, "method" if owner else "function", start, end, owner))
             _walk(child, out, parent, language, depth + 1)
             continue
         if t in _VALUES and depth <= 2 and not parent:
