@@ -78,6 +78,33 @@ def test_no_leakage_from_the_cursor_file(path, line, future):
     assert results[0]
 
 
+MIXED = {
+    "web/ui/widget.ts": "export class Widget {\n  render(): string { return 'w'; }\n}\n\n"
+                        "export function mount(w: Widget) {\n  return w.render();\n}\n",
+    "web/util.js": "export const VERSION = 3;\nexport function pad(s) { return s + ' '; }\n",
+    "web/app.ts": "import {Widget, mount} from './ui/widget';\nimport {pad} from './util';\n\nconst w = new Widget();\nmount(w);\n",
+    "go/lib/shapes.go": "package lib\n\ntype Circle struct{ R float64 }\n\nfunc Area(c Circle) float64 { return 3.14 * c.R }\n",
+    "go/main.go": 'package main\n\nimport "example.com/proj/go/lib"\n\nfunc main() {\n\tc := lib.Circle{R: 1}\n'
+                  "\tprintln(lib.Area(c))\n}\n",
+    "rs/src/geo.rs": "pub struct Point { pub x: f64 }\npub fn dist(p: &Point) -> f64 { p.x }\n",
+    "rs/src/main.rs": "mod geo;\nuse crate::geo::{Point, dist};\nfn main() {\n    let p = Point { x: 1.0 };\n"
+                      '    println!("{}", dist(&p));\n}\n',
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("path", "line", "wanted"),
+    [("web/app.ts", 5, {("web/ui/widget.ts", "mount"), ("web/ui/widget.ts", "Widget"), ("web/util.js", "pad")}),
+     ("go/main.go", 7, {("go/lib/shapes.go", "Circle"), ("go/lib/shapes.go", "Area")}),
+     ("rs/src/main.rs", 5, {("rs/src/geo.rs", "Point"), ("rs/src/geo.rs", "dist")})],
+)
+def test_other_languages(path, line, wanted):
+    ranked = retriever(MIXED).rank(Cursor(path, line))
+    assert {(s.path, s.symbol) for s in ranked[: len(wanted)]} == wanted
+    family = {"ts": "js", "js": "js", "go": "go", "rs": "rs"}
+    assert all(family[s.path.rsplit(".", 1)[1]] == family[path.rsplit(".", 1)[1]] for s in ranked)
+
+
 def test_explicit_prefix_for_a_new_file():
     r = retriever(FILES)
     snippets = r.rank(Cursor("app/new.py", 3, "from pkg.units import to_metres\n\n"))

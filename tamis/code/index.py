@@ -28,6 +28,8 @@ from tamis.validation import Params
 
 log = logging.getLogger(__name__)
 
+# Languages whose files read each other's code (a C++ file includes C headers; TypeScript imports JavaScript).
+_FAMILY = {"C++": "C", "TypeScript": "JavaScript", "TSX": "JavaScript", "Cython": "Python"}
 CODE_ANALYSIS = AnalysisConfig(tokenizer="code", stopwords="none", stemmer="none", min_chars=2)
 
 
@@ -98,6 +100,10 @@ class RepoIndex:
         self._path_ids = {p: i for i, p in enumerate(self.paths)}
         self.analyzer = Analyzer(self.config.analysis)
         self.post_file = self.win_file[self.post_window] if len(self.post_window) else np.zeros(0, np.int32)
+        families = [_FAMILY.get(lang, lang) for lang in self.languages]
+        self._family_ids = {f: i for i, f in enumerate(dict.fromkeys(families))}
+        file_family = np.array([self._family_ids[f] for f in families], np.int64)
+        self.win_family = file_family[self.win_file] if len(self.win_file) else np.zeros(0, np.int64)
         defs = self.graph.definitions
         self.def_file = np.array([f for f, _ in defs], np.int64)
         self.def_top = np.array([d.kind != "method" for _, d in defs], bool)
@@ -169,6 +175,11 @@ class RepoIndex:
         weight = idf[term_of] * qtf[term_of] * tf * (k1 + 1.0) / (tf + k1 * norm)
         scores = np.bincount(windows, weights=weight, minlength=self.n_windows)
         return scores
+
+    def other_languages(self, language: str) -> np.ndarray:
+        """Mask of the windows whose file is in a language family other than `language`'s."""
+        family = self._family_ids.get(_FAMILY.get(language, language), -1)
+        return self.win_family != family
 
     def definition_windows(self, def_ids: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(best window id or -1, its score) among the windows overlapping each definition."""

@@ -147,6 +147,8 @@ class ContextRetriever:
         language = idx.languages[file] if file >= 0 else _language(cursor.path)
         view = read_prefix(prefix, language, cursor.path)
         scores = idx.bm25("\n".join(view.lines[-cfg.query_lines :]), exclude=file, k1=cfg.k1, b=cfg.b)
+        if language:
+            scores[idx.other_languages(language)] = 0.0  # windows of another language are no context
         ctx = _Context(idx, file, cursor.path, view, scores)
         bindings = self._prefix_bindings(file, cursor.path, language, view)
         used = uses(view, [local for local, *_ in bindings])
