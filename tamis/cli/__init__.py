@@ -15,14 +15,18 @@ from tamis.errors import TamisError
 
 # "group command" or "command" -> module
 COMMANDS = {
+    "code context": "tamis.cli.code_context",
+    "code fim": "tamis.cli.code_fim",
     "curate": "tamis.cli.curate",
     "decontam": "tamis.cli.decontam",
     "demo": "tamis.cli.demo",
+    "eval code-context": "tamis.cli.eval_code_context",
     "eval extraction": "tamis.cli.eval_extraction",
     "eval neardup": "tamis.cli.eval_neardup",
     "eval quality": "tamis.cli.eval_quality",
     "eval retrieval": "tamis.cli.eval_retrieval",
     "index bm25": "tamis.cli.index_bm25",
+    "index code": "tamis.cli.index_code",
     "quality betr": "tamis.cli.quality_betr",
     "quality train": "tamis.cli.quality_train",
     "verify": "tamis.cli.verify",
