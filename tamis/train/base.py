@@ -7,11 +7,10 @@ the worker count, because the order depends on neither (see tamis.train.order).
 """
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
-import torch
 import torch.distributed as dist
 from torch.utils.data import IterableDataset, get_worker_info
 
@@ -32,8 +31,9 @@ class ResumableDataset(IterableDataset):
     """Iterates `self.num_samples` samples in an EpochOrder, split over ranks and workers, resumable.
 
     Subclasses set `num_samples` and `bounds` (block bounds in natural sample ids)
-    and implement `_fetch(ids)`, which yields the samples `ids` (all from
-    one window, in that order). Use the same `batch_size` as the DataLoader.
+    and implement `_fetch(ids)`, which yields the samples `ids` (all from one
+    window, in that order), and may implement `_plan(order)`. Use the same
+    `batch_size` as the DataLoader.
     """
 
     num_samples: int
@@ -114,6 +114,7 @@ class ResumableDataset(IterableDataset):
     def __iter__(self) -> Iterator[dict[str, Any]]:
         order, split = self.order(), self.split()
         self._yielded = 0
+        self._plan(order)
         for w, positions in my_positions(order, self._start, self._end(), split):
             ids = order.window_samples(w)[positions - order.starts[w]]
             for sample in self._fetch(ids):
@@ -122,15 +123,14 @@ class ResumableDataset(IterableDataset):
         if get_worker_info() is None:  # a finished pass in this process: the next one is the next epoch
             self.epoch, self._start, self._yielded = self.epoch + 1, 0, 0
 
-    def _fetch(self, ids: np.ndarray) -> Iterator[dict[str, Any]]:
+    def _fetch(self, ids: np.ndarray) -> Iterable[dict[str, Any]]:
         raise NotImplementedError
+
+    def _plan(self, order: EpochOrder) -> None:
+        """Start work ahead of the epoch (checksums of the files in the order it will open them)."""
 
     def __len__(self) -> int:
         """Samples this rank reads in a full epoch."""
         end = self._end()
         return max(0, -(-(end - self.rank) // self.world_size))
 
-
-def as_tensor(array: np.ndarray, dtype: type = np.int64) -> torch.Tensor:
-    """A writable copy of `array` (often a read-only memmap slice) as a tensor."""
-    return torch.from_numpy(np.array(array, dtype=dtype))

@@ -13,7 +13,7 @@ per node the token export, read by position, costs less.
 """
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -21,9 +21,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tamis.errors import ConfigError, IntegrityError
-from tamis.io import atomic
 from tamis.io.token_shards import any_manifest, parquet_shards
 from tamis.train.base import ResumableDataset
+from tamis.train.checks import BackgroundChecks
 
 
 class DocumentDataset(ResumableDataset):
@@ -69,6 +69,8 @@ class DocumentDataset(ResumableDataset):
         self.bounds = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
         self.num_samples = int(self.bounds[-1])
         self._open: dict[int, pq.ParquetFile] = {}
+        self._open_pid = os.getpid()
+        self._checks = BackgroundChecks()
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -78,27 +80,35 @@ class DocumentDataset(ResumableDataset):
     def _extra_state(self) -> dict[str, Any]:
         return {"row_groups": len(self.bounds) - 1}
 
+    def _plan(self, order) -> None:
+        if self.verify:
+            files = dict.fromkeys([*np.asarray(self.block_file)[order.blocks].tolist(), *range(len(self.files))])
+            self._checks.plan([(f, self.files[f][0], self.files[f][1]["sha256"]) for f in files])
+
     def _file(self, f: int) -> pq.ParquetFile:
+        if self._open_pid != os.getpid():  # file handles are not shared with forked workers
+            self._open, self._open_pid = {}, os.getpid()
         if f not in self._open:
-            path, entry = self.files[f]
-            if self.verify and atomic.sha256_file(path) != entry["sha256"]:
-                raise IntegrityError(f"{path} does not match its manifest checksum: the file is corrupt or was changed",
-                                     hint="rebuild it, or pass verify=False to skip checksums")
-            self._open[f] = pq.ParquetFile(path)
+            self._open[f] = pq.ParquetFile(self.files[f][0])
         return self._open[f]
 
-    def _fetch(self, ids: np.ndarray) -> Iterator[dict[str, Any]]:
+    def _fetch(self, ids: np.ndarray) -> list[dict[str, Any]]:
         block = np.searchsorted(self.bounds, ids, side="right") - 1
-        needed = np.unique(block)
-        tables, offsets = [], np.zeros(len(self.bounds), dtype=np.int64)
-        at = 0
-        for b in needed.tolist():
+        tables, offsets, at = [], np.zeros(len(self.bounds), dtype=np.int64), 0
+        for b in np.unique(block).tolist():
             f, g = self.block_file[b], self.block_group[b]
             tables.append(self._file(f).read_row_group(g, columns=self.columns))
             offsets[b] = at - self.bounds[b]
             at += tables[-1].num_rows
+        if self.verify:
+            for f in sorted({self.block_file[b] for b in np.unique(block).tolist()}):
+                self._checks.wait(f, self.files[f][0], self.files[f][1]["sha256"])
         table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
-        yield from table.take(pa.array(ids + offsets[block])).to_pylist()
+        rows = ids + offsets[block]
+        if 2 * len(rows) >= table.num_rows:  # most of the window is ours: convert it once, then pick
+            every = table.to_pylist()
+            return [every[r] for r in rows.tolist()]
+        return table.take(pa.array(rows)).to_pylist()
 
 
 def _row_groups(path: str, entry: dict[str, Any] | None) -> list[int]:

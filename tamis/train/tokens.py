@@ -18,7 +18,8 @@ attention can be kept inside each document:
 """
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable
+from itertools import chain
 from typing import Any, Literal
 
 import numpy as np
@@ -26,10 +27,12 @@ import torch
 
 from tamis.errors import ConfigError
 from tamis.io import token_shards
-from tamis.train.base import ResumableDataset, as_tensor
+from tamis.train.base import ResumableDataset
+from tamis.train.checks import BackgroundChecks
 
 DocumentMask = Literal["none", "segments", "attention"]
 BLOCKS_PER_WINDOW = 8  # a shuffle window spans this many blocks of shuffle_buffer / 8 sequences
+CHUNK = 256  # sequences copied per step: 2 MiB of int64 at 1,024 tokens
 
 
 class TokenDataset(ResumableDataset):
@@ -76,6 +79,7 @@ class TokenDataset(ResumableDataset):
         block = max(1, -(-shuffle_buffer // BLOCKS_PER_WINDOW))
         self.bounds = np.append(np.arange(0, self.num_samples, block), self.num_samples)
         self._shards: dict[int, token_shards.Shard] = {}
+        self._checks = BackgroundChecks()
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -85,23 +89,52 @@ class TokenDataset(ResumableDataset):
     def _extra_state(self) -> dict[str, Any]:
         return {"seq_len": self.seq_len, "tokens": self.num_tokens}
 
+    def _plan(self, order) -> None:
+        if not self.verify:
+            return
+        first = np.searchsorted(self.shard_starts, self.bounds[order.blocks] * self.seq_len, side="right") - 1
+        used = dict.fromkeys([*first.tolist(), *range(len(self.export["shards"]))])
+        self._checks.plan([job for k in used for job in self._jobs(k)])
+
+    def _jobs(self, k: int) -> list[tuple[Any, str, str]]:
+        entry = self.export["shards"][k]
+        return [((k, part), os.path.join(self.root, entry[part]["path"]), entry[part]["sha256"])
+                for part in ("idx", "bin")]
+
     def _shard(self, k: int) -> token_shards.Shard:
         if k not in self._shards:
-            self._shards[k] = token_shards.open_shard(self.root, self.export["shards"][k], verify=self.verify)
+            shard = token_shards.open_shard(self.root, self.export["shards"][k], verify=False)  # sizes
+            if self.verify:
+                for job in self._jobs(k):
+                    self._checks.wait(*job)
+            self._shards[k] = shard
         return self._shards[k]
 
-    def _fetch(self, ids: np.ndarray) -> Iterator[dict[str, Any]]:
-        L = self.seq_len
-        first = np.searchsorted(self.shard_starts, ids * L, side="right") - 1
-        for i, k in zip(ids.tolist(), first.tolist(), strict=True):
-            tokens, ends = self._read(i * L, i * L + L, k)
-            sample = {"input_ids": as_tensor(tokens), "sample": i}
-            if self.document_mask != "none":
+    def _fetch(self, ids: np.ndarray) -> Iterable[dict[str, Any]]:
+        return chain.from_iterable(self._chunk(ids[at:at + CHUNK]) for at in range(0, len(ids), CHUNK))
+
+    def _chunk(self, ids: np.ndarray) -> list[dict[str, Any]]:
+        """Copy the sequences of `ids` into one int64 matrix, then yield its rows (views) as samples."""
+        L, starts = self.seq_len, self.shard_starts
+        out = np.empty((len(ids), L), dtype=np.int64)
+        first = np.searchsorted(starts, ids * L, side="right") - 1
+        masks = []
+        for r, (a, k) in enumerate(zip((ids * L).tolist(), first.tolist(), strict=True)):
+            base = int(starts[k])
+            if a + L <= starts[k + 1] and self.document_mask == "none":
+                out[r] = self._shard(k).tokens[a - base:a - base + L]
+            else:
+                out[r], ends = self._read(a, a + L, k)
+                masks.append(ends)
+        rows = torch.from_numpy(out).unbind(0)
+        samples = [{"input_ids": row, "sample": i} for row, i in zip(rows, ids.tolist(), strict=True)]
+        if self.document_mask != "none":
+            for sample, ends in zip(samples, masks, strict=True):
                 sample.update(self._mask(ends))
-            yield sample
+        return samples
 
     def _read(self, a: int, b: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Tokens [a, b) of the stream from shard k on, and the document ends inside (a, b) relative to a."""
+        """Tokens [a, b) of the stream from shard k on, and the document ends inside (a, b] relative to a."""
         parts, ends, origin = [], [], a
         while a < b:
             shard, base = self._shard(k), int(self.shard_starts[k])
