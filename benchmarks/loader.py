@@ -157,11 +157,11 @@ def hf_tokens(info: dict, shuffle: bool = True) -> int:
 
 
 READERS = {
-    "documents": {"tamis": tamis_documents, "tamis_first_epoch": lambda i: tamis_documents(i, cold=True),
+    "documents": {"tamis_first_epoch": lambda i: tamis_documents(i, cold=True), "tamis": tamis_documents,
                   "tamis_noverify": lambda i: tamis_documents(i, verify=False),
                   "pyarrow": pyarrow_documents, "hf_datasets": hf_documents,
                   "hf_datasets_unshuffled": lambda i: hf_documents(i, shuffle=False)},
-    "tokens": {"tamis": tamis_tokens, "tamis_first_epoch": lambda i: tamis_tokens(i, cold=True),
+    "tokens": {"tamis_first_epoch": lambda i: tamis_tokens(i, cold=True), "tamis": tamis_tokens,
                "tamis_noverify": lambda i: tamis_tokens(i, verify=False),
                "pyarrow": pyarrow_tokens, "hf_datasets": hf_tokens,
                "hf_datasets_unshuffled": lambda i: hf_tokens(i, shuffle=False)},

@@ -588,5 +588,6 @@ def open_shard(root: str, entry: dict[str, Any], verify: bool = True) -> Shard:
     if total * itemsize != os.path.getsize(bin_path):
         raise IntegrityError(f"{bin_path} holds {os.path.getsize(bin_path) // itemsize} tokens; "
                              f"its index {idx_path} counts {total}")
-    tokens = np.memmap(bin_path, dtype=_LE[dtype], mode="r") if total else np.zeros(0, _LE[dtype])
+    # a plain ndarray view of the map: slicing it skips np.memmap's Python-level __getitem__
+    tokens = np.memmap(bin_path, dtype=_LE[dtype], mode="r").view(np.ndarray) if total else np.zeros(0, _LE[dtype])
     return Shard(bin_path, tokens, np.cumsum(lengths))
