@@ -113,6 +113,16 @@ def test_state_after_a_full_epoch_starts_the_next_one_in_another_order(export):
     assert [s["sample"] for s in in_process] == first and in_process.state_dict()["epoch"] == 1
 
 
+def test_persistent_workers_move_on_to_the_next_epoch(export):
+    loader = DataLoader(token_dataset(export, rank=1, world_size=2), num_workers=3, persistent_workers=True)
+    epochs = [samples_of(loader) for _ in range(3)]
+    for e, seen in enumerate(epochs):
+        fresh = token_dataset(export, rank=1, world_size=2)
+        fresh.set_epoch(e)
+        assert seen == [s["sample"] for s in fresh]
+    assert epochs[0] != epochs[1] != epochs[2]
+
+
 def test_a_state_from_other_settings_is_refused(export):
     state = token_dataset(export).state_dict()
     with pytest.raises(ConfigError, match="seq_len"):

@@ -120,8 +120,9 @@ class ResumableDataset(IterableDataset):
             for sample in self._fetch(ids):
                 self._yielded += 1
                 yield sample
-        if get_worker_info() is None:  # a finished pass in this process: the next one is the next epoch
-            self.epoch, self._start, self._yielded = self.epoch + 1, 0, 0
+        # A finished pass: the next is the next epoch, here and in a persistent worker's copy alike
+        # (the main process's copy is moved on by tamis.train.DataLoader).
+        self.epoch, self._start, self._yielded = self.epoch + 1, 0, 0
 
     def _fetch(self, ids: np.ndarray) -> Iterable[dict[str, Any]]:
         raise NotImplementedError
