@@ -3,7 +3,10 @@
 import hashlib
 import json
 import os
+import signal
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +23,7 @@ from tamis.io import token_shards as ts
 from tamis.pipelines import curate
 
 MINILM = model_path() / "tokenizer.json"
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -182,6 +186,35 @@ def test_killed_export_resumes_to_byte_identical_files(tmp_path):
     assert files(out) == files(tmp_path / "clean")
     assert {p: (out / p).stat().st_mtime_ns for p in before} == before  # finished shards were not rewritten
     assert resumed["counts"] == clean["counts"]
+
+
+KILL_MID_SHARD = """
+import os, signal, sys
+from tamis.io import token_shards as ts
+
+write = ts._ShardWriter.add
+def add(self, *args):  # SIGKILL this process once shard 3 has tokens in its temporary file
+    write(self, *args)
+    if self.name == "tokens-00003":
+        self._f.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+ts._ShardWriter.add = add
+ts.export_tokens(sys.argv[2:], sys.argv[1], {tok!r}, 300, batch_rows=8)
+"""
+
+
+@pytest.mark.reliability
+def test_sigkilled_export_resumes_to_byte_identical_files(tmp_path):
+    texts = [f"Document {i}. " + "some words here. " * (i % 11 + 1) for i in range(100)]
+    inputs = [str(write_parquet(tmp_path / f"in{k}.parquet", texts[k * 50:(k + 1) * 50])) for k in range(2)]
+    clean = ts.export_tokens(inputs, str(tmp_path / "clean"), MINILM, 300, batch_rows=8)
+    out = tmp_path / "killed"
+    script = KILL_MID_SHARD.format(tok=str(MINILM))
+    done = subprocess.run([sys.executable, "-c", script, str(out), *inputs], cwd=REPO, capture_output=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL, done.stderr.decode()[-2000:]
+    assert len(list(out.glob("tokens-00003.bin.tmp-*"))) == 1 and len(list((out / "_progress").iterdir())) == 3
+    resumed = ts.export_tokens(inputs, str(out), MINILM, 300, batch_rows=8)
+    assert files(out) == files(tmp_path / "clean") and resumed == clean
 
 
 @pytest.mark.reliability
