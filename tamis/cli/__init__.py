@@ -25,6 +25,7 @@ COMMANDS = {
     "eval neardup": "tamis.cli.eval_neardup",
     "eval quality": "tamis.cli.eval_quality",
     "eval retrieval": "tamis.cli.eval_retrieval",
+    "export tokens": "tamis.cli.export_tokens",
     "index bm25": "tamis.cli.index_bm25",
     "index code": "tamis.cli.index_code",
     "quality betr": "tamis.cli.quality_betr",
