@@ -53,18 +53,35 @@ def write_manifest(
     return manifest
 
 
-def read_manifest(root: str, kind: str, max_format_version: int, verify: bool = True) -> dict[str, Any]:
-    """Load and check a manifest: right kind, a format this code can read, and (by default) every checksum."""
+def read_any(root: str, check_self: bool = True) -> dict[str, Any]:
+    """The manifest of a directory of any kind, parsed; with `check_self`, its own checksum is checked
+    (its files are not: `problems` or `verify_files` do that)."""
     path = atomic.join(root, MANIFEST)
     if not atomic.exists(path):
         raise IntegrityError(
-            f"{root} has no {MANIFEST}: it is not a finished {kind}", hint="rerun the command that builds it"
+            f"{root} has no {MANIFEST}: it is not a finished tamis run, index or export",
+            hint="an interrupted command is finished by running it again",
         )
     with atomic.open_read(path) as f:
         try:
-            manifest = json.loads(f.read())
+            found = json.loads(f.read())
         except ValueError as e:  # JSONDecodeError, or UnicodeDecodeError for bytes that are not UTF-8
             raise IntegrityError(f"{path} is not valid JSON ({e})") from e
+    if not isinstance(found, dict) or "files" not in found:
+        raise IntegrityError(f"{path} is not a tamis manifest")
+    if check_self:
+        _check_self(root, found)
+    return found
+
+
+def _check_self(root: str, manifest: dict[str, Any]) -> None:
+    if SELF_SHA in manifest and manifest[SELF_SHA] != _self_sha256(manifest):
+        raise IntegrityError(f"{atomic.join(root, MANIFEST)} does not match its own checksum: it is corrupt or was edited")
+
+
+def read_manifest(root: str, kind: str, max_format_version: int, verify: bool = True) -> dict[str, Any]:
+    """Load and check a manifest: right kind, a format this code can read, and (by default) every checksum."""
+    manifest = read_any(root, check_self=False)  # kind and version first: their message says the most
     if manifest.get("kind") != kind:
         raise IntegrityError(f"{root} holds a {manifest.get('kind')!r}, not a {kind!r}")
     version = manifest.get("format_version")
@@ -74,8 +91,7 @@ def read_manifest(root: str, kind: str, max_format_version: int, verify: bool = 
             hint="upgrade tamis to read it",
         )
     if verify:
-        if SELF_SHA in manifest and manifest[SELF_SHA] != _self_sha256(manifest):
-            raise IntegrityError(f"{path} does not match its own checksum: it is corrupt or was edited")
+        _check_self(root, manifest)
         verify_files(root, manifest)
     return manifest
 

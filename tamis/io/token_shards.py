@@ -262,18 +262,10 @@ def _run_shards(root: str) -> list[str]:
 
 def any_manifest(root: str) -> dict[str, Any]:
     """The manifest of a run or export directory of any kind, its own checksum checked (its files are not)."""
-    path = os.path.join(root, manifest.MANIFEST)
-    if not os.path.isfile(path):
+    if not os.path.isfile(os.path.join(root, manifest.MANIFEST)):
         raise InputError(f"{root} has no {manifest.MANIFEST}: it is not a finished run or export",
                          hint="give its Parquet files instead, or finish the run")
-    with open(path, "rb") as f:
-        try:
-            found = json.loads(f.read())
-        except ValueError as e:
-            raise IntegrityError(f"{path} is not valid JSON ({e})") from e
-    if manifest.SELF_SHA in found and found[manifest.SELF_SHA] != manifest._self_sha256(found):
-        raise IntegrityError(f"{path} does not match its own checksum: it is corrupt or was edited")
-    return found
+    return manifest.read_any(root)
 
 
 def parquet_shards(found: dict[str, Any]) -> list[dict[str, Any]]:
