@@ -6,12 +6,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from code_fixtures import FILES
 
 from tamis.cli import main
 from tamis.code import fim
 from tamis.io.manifest import read_manifest
 from tamis.pipelines import code_fim
-from tests.test_code_retriever import FILES
 
 OTHER = {
     "lib/a.py": "def alpha(x):\n    return x * 2\n\n\nBETA = 3\n",
@@ -80,3 +80,15 @@ def test_fim_resumes_after_a_crash(tmp_path):
     code_fim.run(code_fim.CodeFimConfig.model_validate(raw))
     a, b = shards(clean)[0], shards(crashed)[0]
     assert [(f["path"], f["sha256"]) for f in a["files"]] == [(f["path"], f["sha256"]) for f in b["files"]]
+
+
+def test_fim_shards_load_with_the_training_loader(tmp_path):
+    from tamis.train import DocumentDataset
+
+    out = tmp_path / "out"
+    assert main(["code", "fim", str(config(tmp_path, out))]) == 0
+    _, table = shards(out)
+    rows = list(DocumentDataset(str(out), columns=("id", "text"), shuffle=False))
+    assert sorted(r["id"] for r in rows) == sorted(table.column("id").to_pylist())
+    assert {r["id"]: r["text"] for r in rows} == dict(zip(table.column("id").to_pylist(), table.column("text").to_pylist(),
+                                                          strict=True))

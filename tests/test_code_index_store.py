@@ -5,6 +5,7 @@ import json
 import os
 
 import pytest
+from code_fixtures import FILES
 
 from tamis.cli import main
 from tamis.code.context import code_context
@@ -13,7 +14,6 @@ from tamis.code.ingest import IngestConfig, from_directory
 from tamis.code.retriever import ContextRetriever, Cursor
 from tamis.code.store import load, save
 from tamis.errors import IntegrityError
-from tests.test_code_retriever import FILES
 
 
 @pytest.fixture()
