@@ -18,13 +18,16 @@ COMMANDS = {
     "curate": "tamis.cli.curate",
     "decontam": "tamis.cli.decontam",
     "demo": "tamis.cli.demo",
+    "diff": "tamis.cli.diff",
     "eval extraction": "tamis.cli.eval_extraction",
     "eval neardup": "tamis.cli.eval_neardup",
     "eval quality": "tamis.cli.eval_quality",
     "eval retrieval": "tamis.cli.eval_retrieval",
     "index bm25": "tamis.cli.index_bm25",
+    "inspect": "tamis.cli.inspect",
     "quality betr": "tamis.cli.quality_betr",
     "quality train": "tamis.cli.quality_train",
+    "report": "tamis.cli.report",
     "verify": "tamis.cli.verify",
 }
 
