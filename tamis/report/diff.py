@@ -23,7 +23,7 @@ _COUNTS = ("read", "kept", "dropped", "errors", "skipped_non_document")
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     """Dotted keys of a config; a list of named entries (the filter chain) is keyed by name, not position."""
-    if isinstance(value, dict):
+    if isinstance(value, dict) and (value or not prefix):
         out: dict[str, Any] = {}
         for k, v in value.items():
             out |= flatten(v, f"{prefix}{k}.")

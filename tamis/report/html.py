@@ -31,6 +31,7 @@ SECTIONS = (
     ("examples", "Examples"),
 )
 MAX_BARS = 30
+SCROLL_ROWS = 25
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:0;color:#1f2328;
@@ -57,6 +58,8 @@ pre{white-space:pre-wrap;word-break:break-word;background:#f6f8fa;border:1px sol
 padding:6px 8px;font-size:12px;margin:4px 0 10px;max-height:220px;overflow:auto}
 details{margin:4px 0}summary{cursor:pointer}
 .legend span{display:inline-block;width:10px;height:10px;margin:0 4px 0 10px;vertical-align:middle}
+.row{display:flex;gap:28px;align-items:flex-start;flex-wrap:wrap}.row>*{flex:0 1 auto;min-width:0}
+.scroll{max-height:430px;overflow:auto;border-bottom:1px solid #eaeef2}
 """
 
 
@@ -93,6 +96,16 @@ def _table(header: list[str], rows: list[list[str]], numeric: set[int] = frozens
         tds = "".join(f'<td class="n">{v}</td>' if i in numeric else f"<td>{v}</td>" for i, v in enumerate(row))
         body.append(f"<tr{cls}>{tds}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _row(*parts: str) -> str:
+    """Side by side where the page is wide enough (a table and its chart)."""
+    return '<div class="row">' + "".join(f"<div>{p}</div>" for p in parts) + "</div>"
+
+
+def _long(table: str, rows: int) -> str:
+    """A table of many rows scrolls in place rather than pushing the next section down."""
+    return f'<div class="scroll">{table}</div>' if rows > SCROLL_ROWS else table
 
 
 def _img(uri: str, alt: str) -> str:
@@ -176,14 +189,13 @@ def _drops(d: dict[str, Any] | None) -> str:
         return _absent("Nothing was dropped.")
     rows = [[_e(r["reason"]), _e(r["stage"]), _e(r["component"]), cell(r["docs"]), _pct(r["share"]),
              fmt(data.tokens(r["bytes"]))] for r in d["rows"]]
-    out = _table(["reason", "stage", "by", "documents", "of read", "≈ tokens"], rows, {3, 4, 5})
-    for m in d["mismatches"]:
-        out += f'<p class="warn">{_e(m)}</p>'
+    table = _long(_table(["reason", "stage", "by", "documents", "of read", "≈ tokens"], rows, {3, 4, 5}), len(rows))
+    warn = "".join(f'<p class="warn">{_e(m)}</p>' for m in d["mismatches"])
     top = d["rows"][:MAX_BARS]
     chart = plots.hbars([r["reason"] for r in top], {"documents": [r["docs"].value for r in top]}, [plots.DROPPED],
                         "documents dropped")
     more = f'<p class="note">The chart shows the {MAX_BARS} largest reasons.</p>' if len(d["rows"]) > MAX_BARS else ""
-    return out + _img(chart, "documents dropped per reason") + more
+    return _row(table, _img(chart, "documents dropped per reason") + more) + warn
 
 
 def _scores(s: dict[str, Any]) -> str:
@@ -243,12 +255,13 @@ def _duplicates(d: dict[str, Any]) -> str:
                    f"{fmt(st['clusters'])} kept documents (cluster = the kept document and its dropped copies).</p>")
         if st["drops_in_files"] != st["drops"].value:
             out.append(f'<p class="warn">dropped/ holds {fmt(st["drops_in_files"])} such rows.</p>')
-        out.append(_table(["cluster size", "clusters", "documents dropped"], rows, {0, 1, 2}))
-        out.append(_img(plots.bars([str(k) for k in sizes], {"clusters": list(sizes.values())}, [plots.KEPT],
-                                   "clusters"), f"{st['stage']} cluster sizes"))
         largest = [[_e(doc), fmt(n)] for doc, n in st["largest"]]
-        out.append("<details><summary>largest clusters</summary>" + _table(["kept document", "size"], largest, {1})
-                   + "</details>")
+        out.append(_row(
+            _long(_table(["cluster size", "clusters", "documents dropped"], rows, {0, 1, 2}), len(rows))
+            + "<details><summary>largest clusters</summary>" + _table(["kept document", "size"], largest, {1})
+            + "</details>",
+            _img(plots.bars([str(k) for k in sizes], {"clusters": list(sizes.values())}, [plots.KEPT], "clusters"),
+                 f"{st['stage']} cluster sizes")))
     return "".join(out)
 
 
@@ -263,7 +276,8 @@ def _languages(lang: dict[str, Any] | None) -> str:
     note = (f'<p class="note">From the {_e(lang["column"])} column: {fmt(lang["kept_total"])} kept documents '
             f"(shards/) and {fmt(lang['dropped_total'])} documents the langid filter dropped (dropped/ detail). "
             f"Documents dropped by other stages have no language recorded.</p>")
-    return note + _table(["language", "kept", "dropped by langid"], rows, {1, 2}) + _img(chart, "documents per language")
+    table = _long(_table(["language", "kept", "dropped by langid"], rows, {1, 2}), len(rows))
+    return note + _row(table, _img(chart, "documents per language"))
 
 
 def _mixture(mx: dict[str, Any] | None) -> str:
