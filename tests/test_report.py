@@ -17,6 +17,7 @@ from test_report_fixtures import demo_run
 
 from tamis import cli
 from tamis.io import run_dir
+from tamis.io.manifest import problems as manifest_problems
 from tamis.pipelines import curate
 from tamis.report import data, html, runs, thresholds
 
@@ -250,6 +251,12 @@ def test_a_run_without_filters_reports_the_absent_sections(tmp_path):
         assert parse_number(text) == runs.resolve(m, ptr)
     assert "No score columns in this run" in page and "the langid scorer was not configured" in page
     assert json.loads((tmp_path / "run" / "manifest.json").read_text())["counts"]["dropped_by_stage"]
+    # A report write killed midway leaves its temporary file: the run still verifies, the next write removes it.
+    (tmp_path / "run" / "report.html.tmp-0123456789ab").write_bytes(b"<!doctype html><html")
+    (tmp_path / "run" / "stale.html").write_bytes(b"not a view tamis makes")
+    assert manifest_problems(str(tmp_path / "run"), m) == ["stale.html: not in the manifest"]
+    html.write_report(str(tmp_path / "run"))
+    assert sorted(p.name for p in (tmp_path / "run").glob("*.html*")) == ["report.html", "stale.html"]
 
 
 def test_histogram_bins_long_tails_and_thresholds():

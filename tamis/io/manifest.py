@@ -101,6 +101,11 @@ def verify_files(root: str, manifest: dict[str, Any]) -> None:
             )
 
 
+def derived(rel: str) -> bool:
+    """A DERIVED view, or the temporary file of one whose writing was cut short (its next write removes it)."""
+    return rel in DERIVED or any(rel.startswith(f"{name}.tmp-") for name in DERIVED)
+
+
 def problems(root: str, manifest: dict[str, Any]) -> list[str]:
     """Every way the directory differs from its manifest ("path: what"), empty when it verifies.
 
@@ -123,6 +128,6 @@ def problems(root: str, manifest: dict[str, Any]) -> list[str]:
     prefix = atomic.join(root, "")
     for path in atomic.glob(atomic.join(root, "**", "*")):
         rel = path[len(prefix):] if path.startswith(prefix) else path
-        if rel != MANIFEST and rel not in listed and rel not in DERIVED:
+        if rel != MANIFEST and rel not in listed and not derived(rel):
             out.append(f"{rel}: not in the manifest")
     return out

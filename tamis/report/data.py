@@ -38,6 +38,7 @@ LANGUAGE_COLUMN = "langid.language"
 EXAMPLES = 3
 EXAMPLE_CHARS = 600
 HIST_BINS = 40
+SAMPLE_ROWS = 64  # kept rows offered to the threshold probe
 _DOC_COLUMNS = ("id", "text", "source", "offset", "meta")
 
 
@@ -74,7 +75,7 @@ class Kept:
     text_bytes: int = 0
     scores: dict[str, np.ndarray] = field(default_factory=dict)
     languages: Counter = field(default_factory=Counter)
-    first_row: dict[str, Any] = field(default_factory=dict)
+    sample: list[dict[str, Any]] = field(default_factory=list)  # the first rows' score columns
 
 
 def read_kept(run: str, m: dict[str, Any]) -> Kept:
@@ -82,8 +83,8 @@ def read_kept(run: str, m: dict[str, Any]) -> Kept:
     out = Kept()
     if not files:
         return out
-    names = runs.schema(run, files[0])
-    score_cols = [f.name for f in names if "." in f.name and f.name not in _DOC_COLUMNS]
+    names = {f.name: None for rel in files for f in runs.schema(run, rel)}
+    score_cols = [name for name in names if "." in name and name not in _DOC_COLUMNS]
     table = runs.read_columns(run, files, score_cols)
     out.rows = table.num_rows
     for name in table.column_names:
@@ -93,8 +94,7 @@ def read_kept(run: str, m: dict[str, Any]) -> Kept:
     if LANGUAGE_COLUMN in table.column_names:
         counts = pc.value_counts(table.column(LANGUAGE_COLUMN))
         out.languages = Counter({v["values"].as_py() or "": v["counts"].as_py() for v in counts})
-    if table.num_rows:
-        out.first_row = {name: table.column(name)[0].as_py() for name in table.column_names}
+    out.sample = table.slice(0, SAMPLE_ROWS).to_pylist()
     for rel in files:
         for batch in runs.batches(run, rel, ["text"]):
             if batch.num_columns:
@@ -347,9 +347,9 @@ def scores(m: dict[str, Any], kept: Kept, dropped: Dropped) -> dict[str, Any]:
     unmarked: list[tuple[str, str, float]] = []
     unprobed: list[tuple[str, str]] = []
     for name in order:
-        base = {k: v for k, v in kept.first_row.items() if k.startswith(f"{name}.")}
+        base = _probe_row(kept.sample, name)
         if not base:
-            unprobed.append((name, "no kept document to probe its rule with"))
+            unprobed.append((name, "no kept document with all its scores to probe its rule with"))
             continue
         found, missing = thresholds.probe(name, specs.get(name, {}), base, dropped.run_wide.get(name))
         marked += found
@@ -370,6 +370,15 @@ def scores(m: dict[str, Any], kept: Kept, dropped: Dropped) -> dict[str, Any]:
             "kept_median": float(np.median(finite)) if len(finite) else None,
         })
     return {"columns": out, "marked": marked, "unmarked": unmarked, "unprobed": unprobed}
+
+
+def _probe_row(sample: list[dict[str, Any]], component: str) -> dict[str, Any]:
+    """A kept document's scores of one component, the first with every value present (not null, not NaN)."""
+    for row in sample:
+        base = {k: v for k, v in row.items() if k.startswith(f"{component}.")}
+        if base and all(v is not None and not (isinstance(v, float) and np.isnan(v)) for v in base.values()):
+            return base
+    return {}
 
 
 def _rank(column: str, order: list[str]) -> int:

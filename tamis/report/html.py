@@ -377,11 +377,14 @@ def write_report(run: str, output: str | None = None, verify: bool = False) -> s
     """Write the HTML report of a finished run directory (RUN/report.html unless `output`); return its path.
 
     `verify` checks every file against the manifest first (the CLI's default; a command that has just written
-    the run skips it). The file is written atomically; tamis verify ignores it inside the run (a derived view).
+    the run skips it). The file is written atomically, and what a killed earlier write left is removed; inside
+    the run, tamis verify ignores it (`tamis.io.manifest.DERIVED`).
     """
     start = time.perf_counter()
     page = render(data.collect(run, verify=verify))
     path = output or atomic.join(run, manifest.REPORT)
+    for stale in atomic.glob(f"{path}.tmp-*"):  # left by a write that was killed
+        atomic.delete(stale)
     atomic.write_bytes(path, page.encode("utf-8"))
     log.debug("wrote %s (%d bytes) in %.2f s", path, len(page), time.perf_counter() - start)
     return path
