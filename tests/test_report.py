@@ -4,6 +4,7 @@ data behind each section is what the run's files say."""
 import copy
 import json
 import re
+import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -269,3 +270,16 @@ def test_histogram_bins_long_tails_and_thresholds():
     ints = data.histogram(np.array([1, 2, 2, 3]), np.array([0]), [2])
     assert ints["edges"] == [-0.5, 0.5, 1.5, 2.5, 3.5] and ints["kept"] == [0, 1, 2, 1] and ints["dropped"] == [1, 0, 0, 0]
     assert data.histogram(np.array([-1, -1]), np.zeros(0), [])["constant"] == -1
+
+
+def test_report_command_verifies_the_run_first(demo, tmp_path, capsys):
+    run, _, _ = demo
+    copy_of = tmp_path / "run"
+    shutil.copytree(run, copy_of)
+    out = tmp_path / "elsewhere.html"
+    assert cli.main(["report", str(copy_of), "--output", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == f"report: {out}" and out.stat().st_size > 10_000
+    (copy_of / "shards" / "part-99999-0000.parquet").write_bytes(b"left by another attempt")
+    assert cli.main(["report", str(copy_of)]) == 4
+    assert "part-99999-0000.parquet: not in the manifest" in capsys.readouterr().err
+    assert cli.main(["report", str(copy_of), "--no-verify"]) == 0  # reads only the files the manifest lists

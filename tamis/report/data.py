@@ -153,13 +153,11 @@ def read_dropped(run: str, m: dict[str, Any], seed: int = 0, examples: int = EXA
 
     reasons = table.column("reason").to_pylist() if n else []
     ids = table.column("id").to_pylist() if n else []
-    picked: dict[int, str] = {}
     by_reason: dict[str, list[tuple[int, int]]] = defaultdict(list)
     for i, (reason, doc_id) in enumerate(zip(reasons, ids, strict=True)):
         by_reason[reason].append((example_key(seed, doc_id), i))
-    for reason, keyed in by_reason.items():
-        for _, i in sorted(keyed)[:examples]:
-            picked[i] = reason
+    chosen_rows = {reason: [i for _, i in sorted(keyed)[:examples]] for reason, keyed in by_reason.items()}
+    picked = {i for rows in chosen_rows.values() for i in rows}
 
     text_bytes = np.zeros(n, dtype=np.int64)
     texts: dict[int, str] = {}
@@ -173,12 +171,9 @@ def read_dropped(run: str, m: dict[str, Any], seed: int = 0, examples: int = EXA
             start += len(lengths)
 
     rows = {i: {k: table.column(k)[i].as_py() for k in table.column_names} for i in picked}
-    chosen: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for reason, keyed in by_reason.items():
-        for _, i in sorted(keyed)[:examples]:
-            text = texts.get(i, "")
-            chosen[reason].append({**rows[i], "text": text[:EXAMPLE_CHARS], "chars": len(text)})
-    return Dropped(table, component, text_bytes, scores, run_wide, dict(chosen))
+    chosen = {reason: [{**rows[i], "text": texts.get(i, "")[:EXAMPLE_CHARS], "chars": len(texts.get(i, ""))}
+                       for i in idx] for reason, idx in chosen_rows.items()}
+    return Dropped(table, component, text_bytes, scores, run_wide, chosen)
 
 
 def _numeric(values: list) -> bool:
