@@ -13,10 +13,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from pipeline_fixtures import corpus, make_cfg
+from pipeline_fixtures import corpus, make_cfg, write_jsonl
 from test_report_fixtures import demo_run
 
 from tamis import cli
+from tamis.filters import fasttext_model as fm
 from tamis.io import run_dir
 from tamis.io.manifest import problems as manifest_problems
 from tamis.pipelines import curate
@@ -283,3 +284,34 @@ def test_report_command_verifies_the_run_first(demo, tmp_path, capsys):
     assert cli.main(["report", str(copy_of)]) == 4
     assert "part-99999-0000.parquet: not in the manifest" in capsys.readouterr().err
     assert cli.main(["report", str(copy_of), "--no-verify"]) == 0  # reads only the files the manifest lists
+
+
+def test_drop_details_parse_with_nan_and_mixed_values():
+    cols = data._parse_details(['{"a.x": 1, "a.y": "en", "m": 1}', '{"a.x": NaN, "a.y": "de", "m": "two"}',
+                                '{"a.y": null}'])
+    assert cols["a.x"].dtype == np.float64 and cols["a.x"][0] == 1.0 and np.isnan(cols["a.x"][1:]).all()
+    assert cols["a.y"].tolist() == ["en", "de", None] and cols["m"].dtype == object
+    fast = data._parse_details(['{"q.p": 0.25, "cutoff": 0.5}', '{"q.p": 0.125, "cutoff": 0.5}'])
+    assert fast["q.p"].tolist() == [0.25, 0.125] and fast["cutoff"].tolist() == [0.5, 0.5]
+
+
+def test_a_run_wide_cut_is_marked_at_the_cutoff_its_drops_recorded(tmp_path):
+    good = "The river valley has rich soil and farmers grow wheat, barley and apples there every year."
+    bad = "Home | Login | Sign up | Cart | Menu | Contact | Privacy | Terms | Share | Tweet"
+    examples = [fm.LabeledText(f"g{i}", fm.normalize(f"{good} Story {i}."), fm.POSITIVE) for i in range(40)]
+    examples += [fm.LabeledText(f"b{i}", fm.normalize(f"{bad} {i}"), fm.NEGATIVE) for i in range(40)]
+    model = str(tmp_path / "m.bin")
+    fm.train(examples, model, fm.FastTextParams(dim=8, bucket=4096, epoch=10, lr=0.5))
+    src = tmp_path / "in"
+    src.mkdir()
+    rows = [{"id": f"d{i:03d}", "text": " ".join(good.split()[: 2 + i // 4] + bad.split()[: 12 - i // 6])}
+            for i in range(60)]
+    write_jsonl(src / "part.jsonl", rows)
+    cfg = make_cfg(src, tmp_path / "run", filters=[{"name": "quality",
+                                                     "params": {"models": {"m": model}, "top_fraction": 0.25}}])
+    curate.run(cfg)
+    report = data.collect(str(tmp_path / "run"))
+    cutoffs = {json.loads(r["detail"])["cutoff"] for r in pq.read_table(tmp_path / "run" / "dropped").to_pylist()
+               if r["reason"] == "quality.m<top_0.25"}
+    marks = [(t.param, t.value, t.column, t.drops) for t in report["scores"]["marked"]]
+    assert marks == [("cutoff", cutoffs.pop(), "quality.m", "below")]

@@ -122,17 +122,32 @@ def _component(detail: str | None) -> str:
     return key.split(".", 1)[0] if "." in key else ""
 
 
-def _parse_details(details: list[str]) -> dict[str, list]:
-    """Columns of JSON objects; pyarrow's reader first, Python's (which accepts NaN) when it refuses."""
+def _parse_details(details: list[str]) -> dict[str, np.ndarray]:
+    """Columns of JSON objects: float64 (NaN where absent) for numbers, object otherwise. pyarrow's reader
+    first; Python's, which accepts the NaN that json.dumps writes, when pyarrow refuses."""
     try:
         table = pajson.read_json(pa.py_buffer("\n".join(details).encode()))
-        return {name: table.column(name).to_pylist() for name in table.column_names}
+        columns = {name: table.column(name) for name in table.column_names}
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        cols: dict[str, list] = defaultdict(lambda: [None] * len(details))
+        rows: dict[str, list] = defaultdict(lambda: [None] * len(details))
         for i, d in enumerate(details):
             for k, v in json.loads(d).items():
-                cols[k][i] = v
-        return dict(cols)
+                rows[k][i] = v
+        columns = {k: _arrow(v) for k, v in rows.items()}
+    out = {}
+    for name, col in columns.items():
+        if pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
+            out[name] = pc.fill_null(pc.cast(col, pa.float64()), np.nan).to_numpy(zero_copy_only=False)
+        else:
+            out[name] = np.asarray(col.to_pylist(), dtype=object)
+    return out
+
+
+def _arrow(values: list) -> pa.Array:
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed types: not a score column
+        return pa.array([json.dumps(v) for v in values], pa.string())
 
 
 def read_dropped(run: str, m: dict[str, Any], seed: int = 0, examples: int = EXAMPLES) -> Dropped:
@@ -146,10 +161,11 @@ def read_dropped(run: str, m: dict[str, Any], seed: int = 0, examples: int = EXA
     for comp in sorted(set(component) - {""}):
         idx = np.flatnonzero(component == comp)
         cols = _parse_details([details[i] for i in idx])
-        scores[comp] = {k: _numbers(v) for k, v in cols.items() if k.startswith(f"{comp}.") and _numeric(v)}
-        scores[comp] |= {k: np.asarray(v, dtype=object) for k, v in cols.items()
-                         if k == LANGUAGE_COLUMN and comp == LANGUAGE_COLUMN.split(".")[0]}
-        run_wide[comp] = {k: v[0] for k, v in cols.items() if "." not in k and _numeric(v) and len(set(v)) == 1}
+        scores[comp] = {k: v for k, v in cols.items() if k.startswith(f"{comp}.") and v.dtype == np.float64}
+        if comp == LANGUAGE_COLUMN.split(".")[0] and LANGUAGE_COLUMN in cols:
+            scores[comp][LANGUAGE_COLUMN] = cols[LANGUAGE_COLUMN]
+        run_wide[comp] = {k: float(v[0]) for k, v in cols.items()
+                          if "." not in k and v.dtype == np.float64 and len(np.unique(v)) == 1}
 
     reasons = table.column("reason").to_pylist() if n else []
     ids = table.column("id").to_pylist() if n else []
@@ -174,15 +190,6 @@ def read_dropped(run: str, m: dict[str, Any], seed: int = 0, examples: int = EXA
     chosen = {reason: [{**rows[i], "text": texts.get(i, "")[:EXAMPLE_CHARS], "chars": len(texts.get(i, ""))}
                        for i in idx] for reason, idx in chosen_rows.items()}
     return Dropped(table, component, text_bytes, scores, run_wide, chosen)
-
-
-def _numeric(values: list) -> bool:
-    present = [v for v in values if v is not None]
-    return bool(present) and all(isinstance(v, int | float) and not isinstance(v, bool) for v in present)
-
-
-def _numbers(values: list) -> np.ndarray:
-    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
 
 
 def read_errors(run: str, m: dict[str, Any], limit: int = EXAMPLES) -> list[dict[str, Any]]:
