@@ -336,7 +336,7 @@ def _examples(x: dict[str, Any]) -> str:
             docs.append(f"<p><b>{_e(d['id'])}</b> · {_e(d['source'])}:{fmt(d['offset'])}{extra}{cut}</p>"
                         f"<pre>{_e(d['text'])}</pre>{detail}")
         out.append(f'<details data-reason="{_e(r["reason"])}"{" open" if i < 2 else ""}><summary><b>{_e(r["reason"])}</b> '
-                   f"({cell(r['docs'])} documents)</summary>{''.join(docs)}</details>")
+                   f"({cell(r['docs'])} document{'' if r['docs'].value == 1 else 's'})</summary>{''.join(docs)}</details>")
     if x["errors_total"] is not None:
         errs = "".join(f"<p>{_e(e['source'])}:{fmt(e['offset'])} ({_e(e['offset_kind'])}): {_e(e['error'])}</p>"
                        f"<pre>{_e(e['raw'])}</pre>" for e in x["errors"])

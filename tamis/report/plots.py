@@ -59,7 +59,7 @@ def _short(label: str, n: int = 34) -> str:
 def hbars(labels: list[str], series: dict[str, list[float]], colors: list[str], xlabel: str) -> str:
     """Horizontal bars, first label on top; several series stacked."""
     n = len(labels)
-    with _figure(4.8, max(1.3, 0.5 + 0.2 * n)) as fig:
+    with _figure(4.3, max(1.3, 0.5 + 0.2 * n)) as fig:
         ax = fig.add_subplot()
         y = list(range(n))[::-1]
         left = [0.0] * n
