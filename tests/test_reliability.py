@@ -27,6 +27,7 @@ from tamis import config
 from tamis.errors import IntegrityError
 from tamis.indexes import bm25
 from tamis.io import run_dir
+from tamis.io.manifest import DERIVED
 from tamis.io.readers import InputConfig, read_all, read_file
 from tamis.io.verify import verify
 from tamis.pipelines import curate
@@ -60,7 +61,7 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 
 def no_debris(run: Path, manifest: dict) -> None:
-    present = {str(p.relative_to(run)) for p in run.rglob("*") if p.is_file()} - {"manifest.json"}
+    present = {str(p.relative_to(run)) for p in run.rglob("*") if p.is_file()} - {"manifest.json", *DERIVED}
     assert present == {e["path"] for e in manifest["files"]}
     assert not (run / "_spill").exists()
 

@@ -20,6 +20,7 @@ COMMANDS = {
     "curate": "tamis.cli.curate",
     "decontam": "tamis.cli.decontam",
     "demo": "tamis.cli.demo",
+    "diff": "tamis.cli.diff",
     "eval code-context": "tamis.cli.eval_code_context",
     "eval extraction": "tamis.cli.eval_extraction",
     "eval neardup": "tamis.cli.eval_neardup",
@@ -28,8 +29,10 @@ COMMANDS = {
     "export tokens": "tamis.cli.export_tokens",
     "index bm25": "tamis.cli.index_bm25",
     "index code": "tamis.cli.index_code",
+    "inspect": "tamis.cli.inspect",
     "quality betr": "tamis.cli.quality_betr",
     "quality train": "tamis.cli.quality_train",
+    "report": "tamis.cli.report",
     "verify": "tamis.cli.verify",
 }
 

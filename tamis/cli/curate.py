@@ -69,6 +69,7 @@ def print_summary(manifest: dict, run: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tamis import config
+    from tamis.cli.report import print_report
     from tamis.pipelines import curate
 
     cfg = config.load(args.config, overrides(args))
@@ -81,7 +82,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     manifest = curate.run(cfg)
     if args.json:
+        print_report(cfg.output, echo=False)  # report: RUN/report.html (tamis.cli.report)
         print(json.dumps({"run": cfg.output, **manifest["counts"], "shards": len(manifest["shards"])}))
     else:
         print_summary(manifest, cfg.output)
+        print_report(cfg.output)  # report: RUN/report.html (tamis.cli.report)
     return 0

@@ -50,6 +50,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tamis import config
     from tamis.cli.curate import print_summary
+    from tamis.cli.report import print_report
     from tamis.pipelines import curate
 
     folder = demo_dir()
@@ -61,4 +62,5 @@ def run(args: argparse.Namespace) -> int:
     _clear_previous(cfg.output, run_dir.fingerprint(cfg.to_dict()))
     manifest = curate.run(cfg, made_by=DEMO)
     print_summary(manifest, cfg.output)
+    print_report(cfg.output)  # report: RUN/report.html (tamis.cli.report)
     return 0

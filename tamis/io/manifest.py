@@ -17,6 +17,10 @@ from tamis.io import atomic
 
 MANIFEST = "manifest.json"
 SELF_SHA = "manifest_sha256"  # of the manifest's own content, so a changed byte in it is refused too
+# Views made from a finished directory after its manifest (the HTML run report, tamis.report): nothing reads
+# them back, and they can be rewritten at any time, so they are neither listed nor reported as stale.
+REPORT = "report.html"
+DERIVED = (REPORT,)
 _PACKAGES = ("apache-beam", "pyarrow", "numpy", "faiss-cpu", "faiss-gpu", "sentence-transformers")
 
 
@@ -113,11 +117,16 @@ def verify_files(root: str, manifest: dict[str, Any]) -> None:
             )
 
 
+def derived(rel: str) -> bool:
+    """A DERIVED view, or the temporary file of one whose writing was cut short (its next write removes it)."""
+    return rel in DERIVED or any(rel.startswith(f"{name}.tmp-") for name in DERIVED)
+
+
 def problems(root: str, manifest: dict[str, Any]) -> list[str]:
     """Every way the directory differs from its manifest ("path: what"), empty when it verifies.
 
     Checks the manifest's own checksum, then every listed file (missing, size,
-    sha256), then files present but not listed (a stale file a glob would pick up).
+    sha256), then files present but not listed (a stale file a glob would pick up), except DERIVED views.
     """
     out = []
     if SELF_SHA in manifest and manifest[SELF_SHA] != _self_sha256(manifest):
@@ -135,6 +144,6 @@ def problems(root: str, manifest: dict[str, Any]) -> list[str]:
     prefix = atomic.join(root, "")
     for path in atomic.glob(atomic.join(root, "**", "*")):
         rel = path[len(prefix):] if path.startswith(prefix) else path
-        if rel != MANIFEST and rel not in listed:
+        if rel != MANIFEST and rel not in listed and not derived(rel):
             out.append(f"{rel}: not in the manifest")
     return out
