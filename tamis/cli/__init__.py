@@ -23,6 +23,7 @@ COMMANDS = {
     "eval quality": "tamis.cli.eval_quality",
     "eval retrieval": "tamis.cli.eval_retrieval",
     "index bm25": "tamis.cli.index_bm25",
+    "index dense": "tamis.cli.index_dense",
     "quality betr": "tamis.cli.quality_betr",
     "quality train": "tamis.cli.quality_train",
 }

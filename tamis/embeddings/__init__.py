@@ -99,6 +99,15 @@ def pooling_mode(path: Path) -> str:
     return "mean"
 
 
+def model_dim(path: Path) -> int:
+    """The sentence-vector dimension read from the model folder's configs, without loading the weights."""
+    for module in _modules(path):
+        config = path / module.get("path", "") / "config.json"
+        if module.get("type", "").endswith("Pooling") and config.is_file():
+            return int(json.loads(config.read_text())["word_embedding_dimension"])
+    return int(json.loads((path / "config.json").read_text())["hidden_size"])
+
+
 def _modules(path: Path) -> list[dict]:
     modules = path / "modules.json"
     return json.loads(modules.read_text()) if modules.is_file() else []

@@ -33,6 +33,8 @@ import io
 import logging
 import os
 import shutil
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -399,6 +401,7 @@ def finish(
     window: int,
     inputs: list[str] | None = None,
     errors: dict[str, Any] | None = None,
+    extra_shard_files: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Train and fill the FAISS index over every shard, write int8 codes if asked, and the manifest last."""
     import faiss
@@ -434,7 +437,7 @@ def finish(
         faiss.omp_set_num_threads(threads)
     index = to_cpu(index)
     atomic.write_bytes(atomic.join(root, INDEX_FILE), serialize(index).tobytes())
-    files = [INDEX_FILE] + [f"shards/{e['name']}/{f}" for e in entries for f in SHARD_FILES]
+    files = [INDEX_FILE] + [f"shards/{e['name']}/{f}" for e in entries for f in (*SHARD_FILES, *extra_shard_files)]
     if config.rescore_from == "int8":
         scale = quantize.int8_scale(sample)
         codes = np.concatenate([quantize.to_int8(truncate(read_shard(root, e["name"]).vectors, dim), scale)
@@ -464,18 +467,32 @@ def finish(
 # --- in-memory build ------------------------------------------------------------------------------------------------
 
 
-def build(documents: pa.Table, root: str, config: DenseConfig | None = None, embedder: Embedder | None = None) -> dict:
-    """Build the index of a document table (id, text, ...) into `root`, in shards of `config.shard_docs` documents."""
+def build(
+    documents: pa.Table,
+    root: str,
+    config: DenseConfig | None = None,
+    embedder: Embedder | None = None,
+    timings: dict[str, float] | None = None,
+) -> dict:
+    """Build the index of a document table (id, text, ...) into `root`, in shards of `config.shard_docs` documents.
+
+    `timings`, when given, receives `embed_s` (chunking and encoding) and `index_s` (FAISS train, add, write).
+    """
     config = config or DenseConfig()
     if documents.num_rows == 0:
         raise InputError("The corpus has no documents: there is nothing to index.", hint="check the input")
     embedder = embedder or embedder_for(config)
     atomic.makedirs(root)
     entries = []
-    for j, start in enumerate(range(0, documents.num_rows, config.shard_docs)):
-        shard = embed_shard(shard_name(0, j), documents.slice(start, config.shard_docs), embedder, config)
+    start = time.perf_counter()
+    for j, first in enumerate(range(0, documents.num_rows, config.shard_docs)):
+        shard = embed_shard(shard_name(0, j), documents.slice(first, config.shard_docs), embedder, config)
         entries.append(write_shard(root, shard))
-    return finish(root, entries, config, model_identity(embedder), window=window_of(config, embedder))
+    middle = time.perf_counter()
+    found = finish(root, entries, config, model_identity(embedder), window_of(config, embedder))
+    if timings is not None:
+        timings.update(embed_s=middle - start, index_s=time.perf_counter() - middle)
+    return found
 
 
 def model_identity(embedder: Embedder) -> dict[str, Any]:
