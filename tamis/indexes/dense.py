@@ -57,7 +57,7 @@ INDEX_FILE = "index.faiss"
 INT8_FILES = ("int8/codes.npy", "int8/scale.npy")
 SHARD_FILES = ("vectors.npy", "chunks.arrow", "docs.arrow")
 # Fields `reindex` may change: they act after embedding.
-INDEX_FIELDS = ("spec", "search_params", "train_sample", "seed", "rescore", "rescore_multiplier", "truncate_dim",
+INDEX_FIELDS = ("spec", "search_params", "train_sample", "seed", "rescore", "rescore_multiplier", "truncate_dim", "device",
                 "deterministic")
 
 
