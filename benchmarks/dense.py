@@ -12,8 +12,11 @@ One run, one core, the packaged all-MiniLM-L6-v2, every row over the same data:
    stores the fp32 values of the float16-stored vectors). Binary indexes
    rescore `multiplier x k` candidates from float16 (or int8) vectors; the
    sweep reports each depth and its cost (search-only QPS).
-2. Hybrid: tamis BM25 (defaults) fused with the Flat dense retriever, RRF
-   (k=60) and min-max score fusion (weight 0.5), each over the top 100.
+2. Hybrid: tamis BM25 (defaults) fused with the Flat dense retriever (every
+   chunk, and first chunks only), RRF (k=60) and min-max score fusion
+   (weight 0.5), each over the top 100. `hybrid_cv` chooses the fusion
+   (method and k or weight from a small grid) by 5-fold cross-validation over
+   the queries and reports the out-of-fold nDCG@10 and R@100.
 3. Encoding: plain `SentenceTransformer.encode` (fp32) and each tamis
    backend encode the same chunk texts with the same batch size, in rounds,
    round-robin, so machine load hits them alike; `encode_speedup` is the
@@ -71,6 +74,7 @@ SPECS = [
     ("BFlat+fp16 x4", {"spec": "BFlat"}, {"rescore_multiplier": 4}),
     ("BFlat+fp16 x8", {"spec": "BFlat"}, {"rescore_multiplier": 8}),
     ("BFlat+int8 x4", {"spec": "BFlat", "rescore": "int8"}, {"rescore_multiplier": 4}),
+    ("Flat first-chunk", {"spec": "Flat", "index_chunks": "first"}, {}),  # = plain truncation to the window
     ("Flat dim256", {"spec": "Flat", "truncate_dim": 256}, {}),
     ("Flat dim128", {"spec": "Flat", "truncate_dim": 128}, {}),
 ]
@@ -122,6 +126,40 @@ def spec_rows(data, ref_root: str, work: str, embedder, queries: np.ndarray, min
         rows.append(row)
         log(f"{name}: {row}")
     return rows
+
+
+# --- 2. hybrid cross-validation ----------------------------------------------------------------------------------------
+
+FUSIONS = [HybridConfig(k=k) for k in (5, 10, 20, 40, 60, 100)] + [
+    HybridConfig(method="score", weight=w) for w in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+]
+
+
+def hybrid_cv(sparse, dense_retriever, data, qvec: np.ndarray, folds: int = 5) -> dict:
+    """Out-of-fold quality of a fusion chosen on the other folds (queries split by a hash of their id)."""
+    from tamis.dedup.exact import text_hashes
+
+    qids = list(data.queries)
+    fold = text_hashes(qids) % np.uint64(folds)
+    runs = []
+    for config in FUSIONS:
+        ids, scores = HybridRetriever(sparse, dense_retriever, config).search(list(data.queries.values()), 100,
+                                                                              vectors=qvec)
+        runs.append({q: dict(zip(i, map(float, s), strict=True)) for q, i, s in zip(qids, ids, scores, strict=True)})
+
+    def score(run, keep):
+        return ranking({q: run[q] for q in keep}, {q: data.qrels[q] for q in keep}, 10, 100)
+
+    total = {"ndcg@10": 0.0, "recall@100": 0.0}
+    chosen = []
+    for f in range(folds):
+        test = [q for q, g in zip(qids, fold, strict=True) if g == f]
+        train = [q for q, g in zip(qids, fold, strict=True) if g != f]
+        best = max(range(len(FUSIONS)), key=lambda i: score(runs[i], train)["ndcg@10"])
+        chosen.append(FUSIONS[best].to_dict())
+        for key, value in score(runs[best], test).items():
+            total[key] += value * len(test) / len(qids)
+    return {**total, "chosen_per_fold": chosen}
 
 
 # --- 3. encoding ------------------------------------------------------------------------------------------------------
@@ -290,12 +328,16 @@ def main() -> int:
 
     # 2. hybrid
     sparse = BM25Retriever(bm25.build(data.corpus))
-    flat_retriever = DenseRetriever(dense.load(os.path.join(work, "spec-Flat")), embedder=embedder)
     result["bm25"] = scores_of(sparse, data)
     result["hybrid"] = {}
-    for name, config in (("rrf_k60", HybridConfig()), ("score_w0.5", HybridConfig(method="score", weight=0.5))):
-        result["hybrid"][name] = scores_of(HybridRetriever(sparse, flat_retriever, config), data, qvec)
-    log(f"bm25 {result['bm25']} hybrid {result['hybrid']}")
+    for chunks in ("Flat", "Flat first-chunk"):
+        root = os.path.join(work, "spec-" + "".join(c if c.isalnum() else "_" for c in chunks))
+        flat_retriever = DenseRetriever(dense.load(root), embedder=embedder)
+        for name, config in (("rrf_k60", HybridConfig()), ("score_w0.5", HybridConfig(method="score", weight=0.5))):
+            result["hybrid"][f"{name} {chunks}"] = scores_of(HybridRetriever(sparse, flat_retriever, config), data, qvec)
+        result["hybrid_cv"] = result.get("hybrid_cv", {})
+        result["hybrid_cv"][chunks] = hybrid_cv(sparse, flat_retriever, data, qvec)
+    log(f"bm25 {result['bm25']} hybrid {result['hybrid']} cv {result['hybrid_cv']}")
 
     # 3. encoding speed and each backend's quality
     texts = _chunk_texts(ref, data)

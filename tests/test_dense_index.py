@@ -233,3 +233,16 @@ def test_gpu_builds_and_searches_like_cpu(flat, tmp_path):
     gpu = DenseRetriever(dense.load(str(tmp_path / "gpu")), embedder=embedder(), device="cuda")
     assert gpu.device == "cuda"
     assert gpu.search(tiny_queries(), 3)[0] == flat[1].search(tiny_queries(), 3)[0]
+
+
+def test_indexing_only_first_chunks_gives_one_vector_per_document(tmp_path):
+    build(tmp_path / "all", window=8, overlap=3)
+    found = dense.reindex(str(tmp_path / "all"), str(tmp_path / "first"), index_chunks="first", spec="BFlat")
+    assert found["vectors"]["count"] == 12 < found["counts"]["chunks"]
+    index = dense.load(str(tmp_path / "first"))
+    assert index.chunk_doc.tolist() == list(range(12))
+    shard = index.shards[0]
+    np.testing.assert_array_equal(shard.chunks["start"].to_numpy()[index.rows], 0)
+    np.testing.assert_allclose(index.vectors(np.arange(12)), shard.vectors[index.rows].astype(np.float32), atol=1e-6)
+    retriever = DenseRetriever(index, embedder=embedder(), device="cpu")
+    assert sorted(retriever.search(["wing"], 20)[0][0]) == sorted(index.ids)

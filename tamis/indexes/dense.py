@@ -42,6 +42,7 @@ import numpy as np
 import pyarrow as pa
 
 from tamis.dedup.exact import text_hashes
+from tamis.dedup.shingles import mix64
 from tamis.embeddings import DEFAULT_MODEL, Backend, Device, Embedder, check_same_model, normalize
 from tamis.errors import ConfigError, InputError, IntegrityError
 from tamis.indexes import quantize
@@ -58,7 +59,7 @@ INT8_FILES = ("int8/codes.npy", "int8/scale.npy")
 SHARD_FILES = ("vectors.npy", "chunks.arrow", "docs.arrow")
 # Fields `reindex` may change: they act after embedding.
 INDEX_FIELDS = ("spec", "search_params", "train_sample", "seed", "rescore", "rescore_multiplier", "truncate_dim", "device",
-                "deterministic")
+                "index_chunks", "deterministic")
 
 
 class DenseConfig(Params):
@@ -77,6 +78,7 @@ class DenseConfig(Params):
     seed: int = 0
     rescore: Literal["auto", "none", "float16", "int8"] = "auto"  # auto: float16 for binary specs, else none
     rescore_multiplier: int = 4  # rescoring reads multiplier x k candidates from the index
+    index_chunks: Literal["all", "first"] = "all"  # first: only each document's first window (plain truncation)
     deterministic: bool = True  # HNSW adds in one thread, so a rebuild gives the same bytes
     store_text: bool = False
     shard_docs: int = 10_000  # documents per shard: the unit of embedding work and memory
@@ -358,32 +360,49 @@ def truncate(vectors: np.ndarray, dim: int) -> np.ndarray:
 def chunk_keys(ids: list[str], chunk_doc: np.ndarray, seed: int) -> np.ndarray:
     """uint64 per chunk from (seed, document id, chunk number): the training sample is the smallest keys."""
     doc_keys = text_hashes([f"{seed}\x1f{i}" for i in ids])
-    first = np.r_[0, np.flatnonzero(np.diff(chunk_doc)) + 1] if len(chunk_doc) else np.zeros(0, np.int64)
-    number = np.arange(len(chunk_doc)) - np.repeat(first, np.diff(np.r_[first, len(chunk_doc)]))
-    from tamis.dedup.shingles import mix64
-
+    number = chunk_numbers(chunk_doc)
     return mix64(doc_keys[chunk_doc] ^ mix64(number.astype(np.uint64) + np.uint64(1)))
 
 
-def _sample_rows(root: str, entries: list[dict], seed: int, n: int) -> np.ndarray:
-    """Global chunk rows of the training sample, sorted."""
-    keys = []
+def chunk_numbers(chunk_doc: np.ndarray) -> np.ndarray:
+    """0 for a document's first chunk, 1 for its second, ... (a document's chunks are contiguous)."""
+    if not len(chunk_doc):
+        return np.zeros(0, np.int64)
+    first = np.r_[0, np.flatnonzero(np.diff(chunk_doc)) + 1]
+    return np.arange(len(chunk_doc)) - np.repeat(first, np.diff(np.r_[first, len(chunk_doc)]))
+
+
+def indexed_rows(shard: Shard, index_chunks: str) -> np.ndarray:
+    """Rows of the shard's chunks that go into the FAISS index (all, or each document's first)."""
+    doc = shard.chunks["doc"].to_numpy()
+    return np.arange(len(doc)) if index_chunks == "all" else np.flatnonzero(chunk_numbers(doc) == 0)
+
+
+def _shards(root: str, entries: list[dict], config: DenseConfig):
+    """(shard, indexed rows) in name order."""
     for e in entries:
         shard = read_shard(root, e["name"])
-        keys.append(chunk_keys(shard.docs["id"].to_pylist(), shard.chunks["doc"].to_numpy(), seed))
+        yield shard, indexed_rows(shard, config.index_chunks)
+
+
+def _sample_positions(root: str, entries: list[dict], config: DenseConfig) -> np.ndarray:
+    """Positions (among the indexed vectors) of the training sample, sorted."""
+    keys = []
+    for shard, rows in _shards(root, entries, config):
+        keys.append(chunk_keys(shard.docs["id"].to_pylist(), shard.chunks["doc"].to_numpy(), config.seed)[rows])
     keys = np.concatenate(keys) if keys else np.zeros(0, np.uint64)
-    if len(keys) <= n:
+    if len(keys) <= config.train_sample:
         return np.arange(len(keys))
-    return np.sort(np.lexsort((np.arange(len(keys)), keys))[:n])
+    return np.sort(np.lexsort((np.arange(len(keys)), keys))[: config.train_sample])
 
 
-def _gather(root: str, entries: list[dict], rows: np.ndarray, dim: int) -> np.ndarray:
+def _gather(root: str, entries: list[dict], positions: np.ndarray, config: DenseConfig, dim: int) -> np.ndarray:
     out, offset = [], 0
-    for e in entries:
-        local = rows[(rows >= offset) & (rows < offset + e["chunks"])] - offset
+    for shard, rows in _shards(root, entries, config):
+        local = positions[(positions >= offset) & (positions < offset + len(rows))] - offset
         if len(local):
-            out.append(truncate(read_shard(root, e["name"]).vectors[local], dim))
-        offset += e["chunks"]
+            out.append(truncate(shard.vectors[rows[local]], dim))
+        offset += len(rows)
     return np.concatenate(out)
 
 
@@ -416,8 +435,7 @@ def finish(
                           f"Got {config.truncate_dim}.")
     dim = config.truncate_dim or full_dim
     index = empty_index(config.spec, dim)
-    sample_rows = _sample_rows(root, entries, config.seed, config.train_sample)
-    sample = _gather(root, entries, sample_rows, dim)
+    sample = _gather(root, entries, _sample_positions(root, entries, config), config, dim)
     index, where = to_gpu(index, config.device, f"build of {config.spec!r}")
     if not index.is_trained:
         try:
@@ -431,8 +449,8 @@ def finish(
     if config.deterministic and "HNSW" in config.spec:
         faiss.omp_set_num_threads(1)  # parallel HNSW inserts race, so the graph would differ between runs
     try:
-        for e in entries:
-            index.add(_encode_for(index, truncate(read_shard(root, e["name"]).vectors, dim)))
+        for shard, rows in _shards(root, entries, config):
+            index.add(_encode_for(index, truncate(shard.vectors[rows], dim)))
     finally:
         faiss.omp_set_num_threads(threads)
     index = to_cpu(index)
@@ -440,8 +458,8 @@ def finish(
     files = [INDEX_FILE] + [f"shards/{e['name']}/{f}" for e in entries for f in (*SHARD_FILES, *extra_shard_files)]
     if config.rescore_from == "int8":
         scale = quantize.int8_scale(sample)
-        codes = np.concatenate([quantize.to_int8(truncate(read_shard(root, e["name"]).vectors, dim), scale)
-                                for e in entries])
+        codes = np.concatenate([quantize.to_int8(truncate(shard.vectors[rows], dim), scale)
+                                for shard, rows in _shards(root, entries, config)])
         _save_npy(atomic.join(root, INT8_FILES[0]), codes)
         _save_npy(atomic.join(root, INT8_FILES[1]), scale)
         files += list(INT8_FILES)
@@ -449,9 +467,9 @@ def finish(
         "config": config.to_dict(),
         "model": model,
         "vectors": {"dim": dim, "model_dim": full_dim, "truncate_dim": config.truncate_dim, "dtype": "float16",
-                    "normalized": True, "count": n_chunks},
+                    "normalized": True, "count": int(index.ntotal)},
         "chunking": {"window": window, "overlap": config.overlap, "unit": "tokens",
-                     "aggregate": "max over a document's chunks"},
+                     "indexed": config.index_chunks, "aggregate": "max over a document's chunks"},
         "index": {"spec": config.spec, "search_params": config.search_params, "binary": config.binary,
                   "metric": "hamming" if config.binary else "inner_product", "trained_on": int(len(sample)),
                   "code_bytes": code_bytes(index), "rescore": config.rescore_from, "built_on": where},
@@ -536,8 +554,9 @@ class DenseIndex:
     manifest: dict[str, Any]
     faiss_index: Any
     ids: list[str]  # document ids, shards in name order
-    chunk_doc: np.ndarray  # int64 global document row of each global chunk row (= FAISS id)
+    chunk_doc: np.ndarray  # int64 global document row of each FAISS id
     shards: list[Shard]
+    rows: np.ndarray  # int64 global chunk row (shards in name order) of each FAISS id
     int8: tuple[np.ndarray, np.ndarray] | None = None  # (codes, scale) when rescoring from int8
 
     @property
@@ -557,10 +576,11 @@ class DenseIndex:
         return len(self.chunk_doc)
 
     def vectors(self, rows: np.ndarray) -> np.ndarray:
-        """Stored vectors of global chunk rows, in the index's dimension (float32), from int8 or float16."""
+        """Stored vectors of FAISS ids, in the index's dimension (float32), from int8 or float16."""
         if self.int8 is not None:
             codes, scale = self.int8
             return quantize.from_int8(codes[rows], scale)
+        rows = self.rows[rows]
         offsets = np.cumsum([0] + [s.n_chunks for s in self.shards])
         shard_of = np.searchsorted(offsets, rows, side="right") - 1
         out = np.empty((len(rows), self.dim), np.float32)
@@ -578,23 +598,27 @@ def load(root: str, verify: bool = True, mmap: bool = True) -> DenseIndex:
     config = config_from_dict(found["config"])
     shards = [read_shard(root, e["name"], mmap) for e in found["shards"]]
     ids: list[str] = []
-    chunk_doc = []
+    chunk_doc, rows, n_chunks = [], [], 0
     for shard, entry in zip(shards, found["shards"], strict=True):
         doc = shard.chunks["doc"].to_numpy().astype(np.int64)
         if shard.n_docs != entry["docs"] or shard.n_chunks != entry["chunks"] or len(doc) != shard.n_chunks:
             raise IntegrityError(f"shard {entry['name']} of {root} does not match its manifest entry")
-        chunk_doc.append(doc + len(ids))
+        local = indexed_rows(shard, config.index_chunks)
+        chunk_doc.append(doc[local] + len(ids))
+        rows.append(local + n_chunks)
         ids += shard.docs["id"].to_pylist()
+        n_chunks += shard.n_chunks
     with atomic.open_read(atomic.join(root, INDEX_FILE)) as f:
         index = deserialize(np.frombuffer(f.read(), dtype=np.uint8), config.binary)
     chunk_doc = np.concatenate(chunk_doc) if chunk_doc else np.zeros(0, np.int64)
+    rows = np.concatenate(rows).astype(np.int64) if rows else np.zeros(0, np.int64)
     if index.ntotal != len(chunk_doc) or index.d != found["vectors"]["dim"]:
         raise IntegrityError(f"{INDEX_FILE} of {root} holds {index.ntotal} vectors of {index.d} dimensions; "
                              f"the manifest says {len(chunk_doc)} of {found['vectors']['dim']}")
     int8 = None
     if found["index"]["rescore"] == "int8":
         int8 = (_load_npy(atomic.join(root, INT8_FILES[0]), mmap), _load_npy(atomic.join(root, INT8_FILES[1]), False))
-    return DenseIndex(config, found, index, ids, chunk_doc, shards, int8)
+    return DenseIndex(config, found, index, ids, chunk_doc, shards, rows, int8)
 
 
 def check_model(index: DenseIndex, embedder: Embedder, where: str = "this index") -> None:
