@@ -29,6 +29,7 @@ COMMANDS = {
     "export tokens": "tamis.cli.export_tokens",
     "index bm25": "tamis.cli.index_bm25",
     "index code": "tamis.cli.index_code",
+    "index dense": "tamis.cli.index_dense",
     "inspect": "tamis.cli.inspect",
     "quality betr": "tamis.cli.quality_betr",
     "quality train": "tamis.cli.quality_train",

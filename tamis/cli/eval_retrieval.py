@@ -10,7 +10,9 @@ HELP = "retrieval quality and speed on a BEIR-format folder (nDCG@10, recall@100
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--beir", required=True, help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv")
     parser.add_argument("--split", default="test", help="qrels split (default: test)")
-    parser.add_argument("--retriever", default="bm25", help="bm25 (default)")
+    parser.add_argument(
+        "--retriever", default="bm25", help="bm25 (default), dense:SPEC (a FAISS factory string) or hybrid:SPEC"
+    )
     parser.add_argument("--index-config", help="YAML with the index parameters (default: built-in defaults)")
     parser.add_argument("--index", help="index folder: loaded if finished there, else built and saved there")
     parser.add_argument("--min-time", type=float, default=1.0, help="seconds of query timing (default: 1)")
@@ -19,14 +21,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tamis.errors import ConfigError
-    from tamis.eval.retrieval import BUILDERS, evaluate, load_beir
+    from tamis.eval.retrieval import BUILDERS, evaluate, load_beir, resolve
 
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
-    if args.retriever not in BUILDERS:
-        raise ConfigError(f"The '--retriever' option must be one of {list(BUILDERS)}. Got {args.retriever!r} instead.")
+    build = resolve(args.retriever)
+    if build is None:
+        raise ConfigError(
+            f"The '--retriever' option must be one of {list(BUILDERS)} or dense:SPEC, hybrid:SPEC. "
+            f"Got {args.retriever!r} instead."
+        )
     data = load_beir(args.beir, args.split)
-    retriever, info = BUILDERS[args.retriever](data.corpus, args.index, args.index_config)
+    retriever, info = build(data.corpus, args.index, args.index_config)
     result = {"retriever": args.retriever, **evaluate(data, retriever, info, args.min_time)}
     if args.json:
         print(json.dumps(result))

@@ -14,12 +14,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tamis.code import fim, store
     from tamis.errors import IntegrityError
-    from tamis.indexes import bm25
+    from tamis.indexes import bm25, dense
     from tamis.io import run_dir, token_shards
     from tamis.io.verify import verify
     from tamis.mixers import dsir
 
-    readable = {k.KIND: k.FORMAT_VERSION for k in (run_dir, bm25, dsir, store, fim, token_shards)}
+    readable = {k.KIND: k.FORMAT_VERSION for k in (run_dir, bm25, dense, dsir, store, fim, token_shards)}
     report = verify(args.directory, readable)
     if args.json:
         print(json.dumps(report))

@@ -94,8 +94,97 @@ def _bm25(corpus: pa.Table, index_dir: str | None, index_config: str | None) -> 
     return BM25Retriever(index), info
 
 
-# name -> builder(corpus, index folder, index config YAML) -> (retriever, info); a dense retriever adds its entry here.
-BUILDERS: dict[str, Callable[[pa.Table, str | None, str | None], tuple[Retriever, dict[str, Any]]]] = {"bm25": _bm25}
+def _dense(spec: str | None = None):
+    """Builder of a dense retriever: `dense:SPEC` (a FAISS factory string) over the config's defaults."""
+
+    def build(corpus: pa.Table, index_dir: str | None, index_config: str | None) -> tuple[Retriever, dict[str, Any]]:
+        import tempfile
+
+        from tamis.indexes import dense
+        from tamis.retrievers.dense import DenseRetriever
+
+        if index_dir and os.path.exists(os.path.join(index_dir, "manifest.json")):
+            start = time.perf_counter()
+            retriever = DenseRetriever.open(index_dir)
+            return retriever, {"load_s": time.perf_counter() - start, **_dense_info(retriever, index_dir)}
+        config = dense.load_config(index_config)
+        if spec:
+            config = dense.config_from_dict({**config.to_dict(), "spec": spec})
+        embedder = dense.embedder_for(config)
+        timings: dict[str, float] = {}
+        root = index_dir or tempfile.mkdtemp(prefix="tamis-dense-")
+        start = time.perf_counter()
+        dense.build(corpus, root, config, embedder, timings)
+        info = {"build_s": time.perf_counter() - start, **timings, "encode_docs_per_s": corpus.num_rows / timings["embed_s"]}
+        retriever = DenseRetriever.open(root, embedder=embedder)
+        info.update(_dense_info(retriever, root))
+        if not index_dir:
+            import shutil
+
+            shutil.rmtree(root, ignore_errors=True)  # the retriever keeps what it needs in memory or mapped
+        return retriever, info
+
+    return build
+
+
+def _dense_info(retriever, root: str) -> dict[str, Any]:
+    from tamis.indexes import dense
+
+    found = retriever.index.manifest
+    return {
+        "spec": found["index"]["spec"],
+        "bytes_per_vector": found["index"]["code_bytes"],
+        "rescore": found["index"]["rescore"],
+        "rescore_depth_per_k": retriever.rescore_multiplier if found["index"]["rescore"] != "none" else 0,
+        "vectors": found["vectors"]["count"],
+        "index_bytes": dense.index_bytes(root),
+        "model": found["model"]["name"],
+        "backend": found["model"]["backend"],
+        "device": retriever.device,
+    }
+
+
+def _hybrid(spec: str | None = None):
+    """Builder of `hybrid:SPEC`: the default BM25 fused (RRF unless the config's `hybrid:` says) with dense SPEC.
+
+    The index config YAML may hold `bm25:`, `dense:` and `hybrid:` (method, k, weight, depth) mappings;
+    `--index DIR` keeps the two indexes in DIR/bm25 and DIR/dense.
+    """
+
+    def build(corpus: pa.Table, index_dir: str | None, index_config: str | None) -> tuple[Retriever, dict[str, Any]]:
+        from tamis.io.side_files import read_yaml
+        from tamis.retrievers.hybrid import HybridConfig, HybridRetriever
+        from tamis.validation import parse
+
+        raw = read_yaml(index_config, "Index config") if index_config else {}
+        sub = {"bm25": None, "dense": None}
+        if index_dir:
+            sub = {name: os.path.join(index_dir, name) for name in sub}
+        sparse, sparse_info = _bm25(corpus, sub["bm25"], index_config if "bm25" in raw else None)
+        dense_retriever, dense_info = _dense(spec)(corpus, sub["dense"], index_config if "dense" in raw else None)
+        config = parse(HybridConfig, raw.get("hybrid") or {}, owner="hybrid")
+        info = {**{f"bm25_{k}": v for k, v in sparse_info.items()}, **dense_info, "fusion": config.to_dict()}
+        return HybridRetriever(sparse, dense_retriever, config), info
+
+    return build
+
+
+# name -> builder(corpus, index folder, index config YAML) -> (retriever, info); see `resolve` for NAME:SPEC.
+BUILDERS: dict[str, Callable[[pa.Table, str | None, str | None], tuple[Retriever, dict[str, Any]]]] = {
+    "bm25": _bm25,
+    "dense": _dense(),
+    "hybrid": _hybrid(),
+}
+# builders that take a spec after a colon: dense:SQ8, hybrid:HNSW32
+SPEC_BUILDERS = {"dense": _dense, "hybrid": _hybrid}
+
+
+def resolve(name: str) -> Callable[[pa.Table, str | None, str | None], tuple[Retriever, dict[str, Any]]] | None:
+    """The builder for `name` (bm25, dense, hybrid) or `name:SPEC` (dense:SQ8, hybrid:Flat); None if unknown."""
+    base, _, spec = name.partition(":")
+    if spec and base in SPEC_BUILDERS:
+        return SPEC_BUILDERS[base](spec)
+    return BUILDERS.get(name)
 
 
 def quality(retriever: Retriever, data: BeirSet, k_ndcg: int = 10, k_recall: int = 100) -> dict[str, float]:
@@ -119,7 +208,15 @@ def qps(search_one: Callable[[str], Any], queries: list[str], min_time: float = 
 
 
 def evaluate(data: BeirSet, retriever: Retriever, info: dict[str, Any], min_time: float = 1.0) -> dict[str, Any]:
+    """Quality and QPS; a retriever that encodes queries (has `encode`) gets `qps` for the search alone, with
+    query vectors computed beforehand, and `qps_end_to_end` with the encoding."""
     result = {**quality(retriever, data)}
     texts = list(data.queries.values())
-    result["qps"] = qps(lambda q: retriever.search([q], k=10), texts, min_time)
+    if hasattr(retriever, "encode"):
+        vectors = retriever.encode(texts)
+        position = {q: i for i, q in enumerate(texts)}
+        result["qps"] = qps(lambda q: retriever.search([q], 10, vectors=vectors[position[q]][None]), texts, min_time)
+        result["qps_end_to_end"] = qps(lambda q: retriever.search([q], k=10), texts, min_time)
+    else:
+        result["qps"] = qps(lambda q: retriever.search([q], k=10), texts, min_time)
     return {**result, **info, "queries": len(texts), "docs": data.corpus.num_rows}
