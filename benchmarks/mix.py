@@ -18,8 +18,9 @@ probability target/size, repeats for whole epochs, by a hash of the id) against
 tamis's hash-threshold selection, both measured as the largest |achieved -
 target| token share over the domains. For the blend, the largest deviation of
 any domain's token share over the prefixes (every 1% of the mixture) of the
-written output, against the same samples in random order and concatenated
-domain by domain.
+written output (blended by tokens), against the same samples blended by
+Megatron's rule on sample counts, in random order, and concatenated domain by
+domain.
 """
 
 import os
@@ -30,6 +31,7 @@ import argparse  # noqa: E402
 import gzip  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
+import shutil  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -39,6 +41,7 @@ import pyarrow.parquet as pq  # noqa: E402
 
 from tamis import config  # noqa: E402
 from tamis.io import run_dir  # noqa: E402
+from tamis.mixers.blend import interleave  # noqa: E402
 from tamis.mixers.domains import assign  # noqa: E402
 from tamis.mixers.plan import Docs, build  # noqa: E402
 from tamis.mixers.sampling import doc_keys  # noqa: E402
@@ -165,6 +168,7 @@ def main() -> None:
     approx = approx_docs(str(run), mix_cfg(str(run), work / "unused", 1, 1, real))
     budget = int(approx.tokens[approx.domain >= 0].sum() * args.budget_fraction)  # of the chars/4 estimate
     out = work / f"mix-{args.docs}-{budget}"
+    shutil.rmtree(out, ignore_errors=True)  # a fresh run, timed whole
     t = time.time()
     m = mix.run(mix_cfg(str(run), out, budget, args.workers, real))
     times["mix_s"] = round(time.time() - t, 1)
@@ -178,6 +182,11 @@ def main() -> None:
     rng = np.random.default_rng(0)
     shuffled = rng.permutation(len(dom))
     concat = np.argsort(dom, kind="stable")
+    # Megatron's rule on sample counts, over the same samples in the same order within each domain.
+    by_samples = interleave(np.bincount(dom, minlength=len(names)))
+    megatron = np.empty(len(dom), dtype=np.int64)
+    for d in range(len(names)):
+        megatron[by_samples == d] = np.flatnonzero(dom == d)
 
     spec = mix_cfg(str(run), out, budget, 1, {"chars_per_token": 4.0})
     _, report = build(approx, spec)
@@ -195,7 +204,8 @@ def main() -> None:
         "samples": m["samples"], "repeated_samples": m["repeated_samples"], "shards": len(m["shards"]),
         "blend": {**m["blend"],
                   "prefix_token_share_error": {
-                      "tamis_blend": prefix_error(dom, tok, target),
+                      "tamis_blend_tokens": prefix_error(dom, tok, target),
+                      "megatron_blend_samples": prefix_error(dom[megatron], tok[megatron], target),
                       "random_order": prefix_error(dom[shuffled], tok[shuffled], target),
                       "concatenated": prefix_error(dom[concat], tok[concat], target)}},
         "selection_peers_chars4": {

@@ -13,11 +13,11 @@ import pytest
 from tamis import config
 from tamis.errors import ConfigError, IntegrityError
 from tamis.mixers import mix_run
-from tamis.mixers.budget import allocate
+from tamis.mixers.budget import allocate, domain_weights
 from tamis.mixers.domains import UNASSIGNED, assign
 from tamis.mixers.plan import Docs, build
 from tamis.mixers.sampling import copies, doc_keys
-from tamis.mixers.spec import DomainSpec, MixSpec, TokenizerSpec
+from tamis.mixers.spec import DomainSpec, MixSpec, TokenizerSpec, WeightSpec
 from tamis.mixers.tokens import TokenCounter
 from tamis.pipelines import curate, mix
 from tamis.schema import documents
@@ -138,6 +138,19 @@ def test_epoch_caps_move_the_shortfall_to_the_other_domains():
     assert b.target.tolist() == [10, 10, 0] and b.short == 980
 
 
+def test_weights_given_by_temperature_or_from_a_regmix_file(tmp_path):
+    names, tokens = ["a", "b", "c"], np.array([100, 400, 0])
+    assert domain_weights(WeightSpec(alpha=1.0), names, tokens) == pytest.approx([0.2, 0.8, 0])
+    assert domain_weights(WeightSpec(alpha=0.5), names, tokens) == pytest.approx([1 / 3, 2 / 3, 0])
+    assert domain_weights(WeightSpec(alpha=0.0), names, tokens) == pytest.approx([0.5, 0.5, 0])  # an empty domain: 0
+    path = tmp_path / "w.yaml"
+    path.write_text("kind: regmix_weights\nformat_version: 1\nweights: {a: 2, b: 1, c: 1}\n")
+    assert domain_weights(WeightSpec(regmix=str(path)), names, tokens) == pytest.approx([0.5, 0.25, 0.25])
+    with pytest.raises(ConfigError, match="Missing \\['c'\\]"):
+        path.write_text("kind: regmix_weights\nweights: {a: 2, b: 1}\n")
+        domain_weights(WeightSpec(regmix=str(path)), names, tokens)
+
+
 def test_selection_is_decided_by_hash_not_order():
     ids = [f"doc-{i}" for i in range(2000)]
     tokens = np.random.default_rng(1).integers(1, 500, size=len(ids))
@@ -167,7 +180,8 @@ def test_plan_hits_the_token_shares_and_blends_every_prefix():
         assert abs(d["share_error"]) < 0.005 * d["target_share"]
     assert report["domains"]["c"]["capped"] and report["domains"]["c"]["epochs"] == pytest.approx(4, abs=0.01)
     assert sorted(samples.position.tolist()) == list(range(len(samples.doc)))
-    assert report["blend"]["max_samples_ahead"] <= 1 and report["blend"]["max_samples_behind"] < 2
+    blend = report["blend"]  # in tokens: no domain a whole document ahead of its share in any prefix
+    assert blend["unit"] == "tokens" and blend["max_ahead"] <= blend["longest_sample_tokens"]
     # Repeats of a document are whole epochs apart: every first copy of a domain comes before its second copies.
     c = domain[samples.doc] == 2
     assert samples.position[c & (samples.epoch == 1)].min() > samples.position[c & (samples.epoch == 0)].max()

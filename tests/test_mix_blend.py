@@ -46,3 +46,33 @@ def test_up_to_32_domains_stay_within_two_samples(n_domains):
         assert -dev.min() < 2  # and never two behind
         ahead, behind = prefix_deviation(order, counts)
         assert ahead == pytest.approx(dev.max()) and behind == pytest.approx(-dev.min())
+
+
+def _token_shares_error(order: np.ndarray, lengths_by_domain: list[np.ndarray], points: int = 10) -> float:
+    """Largest |token share - target share| over the prefixes ending every 1/points of the samples."""
+    step = np.empty(len(order))
+    for d, lengths in enumerate(lengths_by_domain):
+        step[order == d] = lengths
+    cum = np.stack([np.cumsum(np.where(order == d, step, 0)) for d in range(len(lengths_by_domain))], axis=1)
+    target = cum[-1] / cum[-1].sum()
+    ends = np.linspace(len(order) // points, len(order), points).astype(int) - 1
+    return float(np.abs(cum[ends] / cum[ends].sum(1, keepdims=True) - target).max())
+
+
+def test_blending_by_tokens_keeps_every_prefix_within_one_document():
+    rng = np.random.default_rng(7)
+    for n_domains in (2, 5, 16):
+        counts = rng.integers(50, 800, size=n_domains)
+        # Domains with very different document lengths, as web pages, forum posts and books have.
+        by_domain = [rng.lognormal(np.log(rng.uniform(50, 3000)), 0.8, size=c).round() + 1 for c in counts]
+        lengths = np.concatenate(by_domain)
+        order = interleave(counts, lengths)
+        assert np.bincount(order, minlength=n_domains).tolist() == counts.tolist()
+        for d in range(n_domains):  # each domain's samples come out in the order given
+            assert (order == d).sum() == counts[d]
+        ahead, behind = prefix_deviation(order, counts, lengths)
+        assert ahead <= lengths.max()  # never a whole document ahead of its token share
+        by_samples = interleave(counts)
+        tokens_err, samples_err = _token_shares_error(order, by_domain), _token_shares_error(by_samples, by_domain)
+        assert tokens_err < 0.01 and tokens_err < samples_err / 1.5
+    assert interleave([2, 1, 1], np.ones(4)).tolist() == interleave([2, 1, 1]).tolist()  # lengths 1: Megatron's rule

@@ -84,7 +84,8 @@ def build(docs: Docs, spec: MixSpec) -> tuple[Samples, dict[str, Any]]:
     s_dom = docs.domain[doc].astype(np.int64)
     ranked = np.lexsort((docs.row[doc], docs.part[doc], epoch_keys(docs.key[doc], epoch), epoch, s_dom))
     counts = np.bincount(s_dom, minlength=n_dom)
-    order = interleave(counts)
+    lengths = docs.tokens[doc[ranked]] if spec.blend == "tokens" else None  # grouped by domain, in use order
+    order = interleave(counts, lengths)
     position = np.empty(len(doc), dtype=np.int64)
     position[ranked] = np.argsort(order, kind="stable")  # the k-th sample of domain d takes d's k-th slot
     by_position = np.argsort(position)
@@ -94,7 +95,7 @@ def build(docs: Docs, spec: MixSpec) -> tuple[Samples, dict[str, Any]]:
     achieved = np.bincount(s_dom, weights=docs.tokens[doc], minlength=n_dom)
     target_share = alloc.target / max(alloc.target.sum(), 1)
     achieved_share = achieved / max(achieved.sum(), 1)
-    ahead, behind = prefix_deviation(order, counts)
+    ahead, behind = prefix_deviation(order, counts, lengths)
     domains = {}
     for d, name in enumerate(names):
         domains[name] = {
@@ -125,6 +126,7 @@ def build(docs: Docs, spec: MixSpec) -> tuple[Samples, dict[str, Any]]:
         "repeated_samples": int((epoch > 0).sum()),
         "duplicate_ids": int(len(docs.key[member]) - len(np.unique(docs.key[member]))),
         "domains": domains,
-        "blend": {"rule": BLEND_RULE, "max_samples_ahead": round(ahead, 4), "max_samples_behind": round(behind, 4)},
+        "blend": {"rule": BLEND_RULE, "unit": spec.blend, "max_ahead": round(ahead, 4), "max_behind": round(behind, 4),
+                  "longest_sample_tokens": int(docs.tokens[doc].max()) if len(doc) else 0},
     }
     return Samples(doc, epoch, position, shard), report

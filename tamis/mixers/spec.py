@@ -7,7 +7,7 @@ tamis.config (which holds the curate config only).
 """
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from tamis.errors import ConfigError
 from tamis.io.shards import ShardConfig
@@ -133,6 +133,7 @@ class MixSpec(Params):
     tokenizer: TokenizerSpec
     max_epochs: float = 4.0  # a domain is repeated at most this many times (repeats lose value after ~4)
     seed: int = 0
+    blend: Literal["tokens", "samples"] = "tokens"  # what the interleaving keeps on target in every prefix
     shards: ShardConfig = ShardConfig()
 
     def check(self) -> None:
