@@ -231,6 +231,8 @@ def test_mix_run_writes_blended_verified_shards(runs, tmp_path):
     ds = datasets.load_dataset("parquet", data_files=mix_run.shard_paths(str(out), m), split="train",
                                cache_dir=str(tmp_path / "hf"))
     assert ds.num_rows == m["samples"] and ds[0]["position"] == 0
+    paths, tokenizer_json, _ = mix_run.export_inputs(str(out))  # the tokenized export's inputs, in blend order
+    assert paths == [str(out / s["path"]) for s in m["shards"]] and tokenizer_json == m["tokenizer"]["path"]
 
 
 def test_same_mixture_whatever_the_sharding_or_workers(runs, tmp_path):
@@ -244,6 +246,8 @@ def test_same_mixture_whatever_the_sharding_or_workers(runs, tmp_path):
 
 def test_interrupted_mix_resumes_to_identical_output(runs, tmp_path):
     mix.run(mix_cfg([runs["a"]], tmp_path / "clean"))
+    with pytest.raises(IntegrityError, match="approximation"):
+        mix_run.export_inputs(str(tmp_path / "clean"))
     with pytest.raises(Exception, match="fault injection"):
         mix.run(mix_cfg([runs["a"]], tmp_path / "resumed", fail_after_shards=1))
     assert not (tmp_path / "resumed" / "manifest.json").exists()

@@ -16,6 +16,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from tamis.errors import IntegrityError
 from tamis.io import atomic, manifest
 
 KIND = "mix_run"
@@ -79,3 +80,24 @@ def load(run: str, verify: bool = True) -> dict[str, Any]:
 def shard_paths(run: str, mix_manifest: dict[str, Any]) -> list[str]:
     """The mixture's Parquet shards in blend order: what a tokenized export reads, one after another."""
     return [atomic.join(run, s["path"]) for s in mix_manifest["shards"]]
+
+
+def export_inputs(run: str, verify: bool = True) -> tuple[list[str], str, dict[str, Any]]:
+    """What a tokenized export of a finished mix needs: (shard paths in blend order, tokenizer.json, manifest).
+
+    The tokenizer is the one the budget was counted with, refused if it has
+    changed since or if the mix only approximated its counts. The export then
+    tokenizes the shards one after another, so its documents keep the blend order:
+    `token_shards.export_tokens(paths, out_dir, tokenizer_json)`.
+    """
+    m = load(run, verify=verify)
+    tok = m["tokenizer"]
+    if tok.get("kind") != "tokenizer.json":
+        raise IntegrityError(
+            f"{run} counted tokens with an approximation ({tok}), so it names no tokenizer to export with",
+            hint="set tokenizer.path in the mix config, or give the export a tokenizer.json",
+        )
+    if not atomic.exists(tok["path"]) or atomic.sha256_file(tok["path"]) != tok["sha256"]:
+        raise IntegrityError(f"the tokenizer {tok['path']} is missing or changed since {run} was mixed",
+                             hint="restore it, or remix with the tokenizer you mean to train with")
+    return shard_paths(run, m), tok["path"], m
