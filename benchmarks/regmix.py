@@ -1,6 +1,6 @@
 """RegMix regressors side by side: fitted on the 512 1M-parameter runs, ranked on 256 other 1M runs and at 60M.
 
-    python benchmarks/regmix.py [--targets all|COLUMN ...] [--cv K] [--json]
+    python benchmarks/regmix.py [--targets all|COLUMN ...] [--cv K] [--results PATH] [--json]
 
 Peers, all fitted on train_*_1m.csv only:
 - notebook_lgbm_es: the RegMix notebook's LightGBM as published (lr 0.01, up to
@@ -79,6 +79,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--targets", nargs="+", default=[MAIN], help="loss columns, or 'all' for the 13")
     ap.add_argument("--cv", type=int, default=0, help="also K-fold out-of-fold Spearman of tamis's defaults on train")
+    ap.add_argument("--results", default=str(RESULTS), help=f"where to save the JSON (default {RESULTS})")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     targets = args.targets
@@ -102,8 +103,8 @@ def main() -> None:
         result["mean_over_targets"] = {
             name: {s: round(float(np.mean([r[name][s] for r in results.values()])), 2) for s in ("test_1m", "test_60m")}
             for name in next(iter(results.values()))}
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=1) + "\n")
+    Path(args.results).parent.mkdir(exist_ok=True)
+    Path(args.results).write_text(json.dumps(result, indent=1) + "\n")
     if args.json:
         print(json.dumps(result))
     else:
