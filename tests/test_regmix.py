@@ -127,3 +127,16 @@ def test_cli_fit_eval_search(tmp_path, capsys):
     code, _, err = run_cli(capsys, "mix", "regmix", "fit", "--mixtures", m, "--losses", loss, "--target",
                            "metric/target", "--out", model, "--params", '{"eps": -1}')
     assert code == 2 and "eps" in err
+
+
+def test_lightgbm_defaults_rank_pile_cc_loss_at_least_as_well_as_the_notebook(shared_data):
+    """The CV-chosen LightGBM settings, fitted on the 512 1M runs only (the GP default: benchmarks/regmix.py)."""
+    data = shared_data / "mixing" / "regmix"
+    target = "metric/the_pile_pile_cc_val_loss"
+    train = regmix.read_runs(str(data / "train_mixture_1m.csv"), str(data / "train_pile_loss_1m.csv"), target)
+    assert train.X.shape == (512, 17)
+    model = regmix.fit(train.X, train.y, "lightgbm")
+    for size, notebook in (("1m", 98.92), ("60m", 98.49)):
+        test = regmix.read_runs(str(data / f"test_mixture_{size}.csv"), str(data / f"test_pile_loss_{size}.csv"), target,
+                                features=train.features)
+        assert regmix.spearman(model.predict(test.X), test.y) >= notebook, size
