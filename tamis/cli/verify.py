@@ -17,9 +17,9 @@ def run(args: argparse.Namespace) -> int:
     from tamis.indexes import bm25, dense
     from tamis.io import run_dir, token_shards
     from tamis.io.verify import verify
-    from tamis.mixers import dsir
+    from tamis.mixers import dsir, mix_run, regmix
 
-    readable = {k.KIND: k.FORMAT_VERSION for k in (run_dir, bm25, dense, dsir, store, fim, token_shards)}
+    readable = {k.KIND: k.FORMAT_VERSION for k in (run_dir, bm25, dense, dsir, mix_run, regmix, store, fim, token_shards)}
     report = verify(args.directory, readable)
     if args.json:
         print(json.dumps(report))
