@@ -26,14 +26,14 @@ def drop_overlap(rows: list[dict], ids: set[str], texts: list[str]) -> tuple[lis
 def evaluate(model: str, labeled: str, positive_label: str = "hq") -> dict:
     from sklearn.metrics import roc_auc_score
 
-    from tamis.filters import fasttext_model
+    from tamis.filters import classifiers, fasttext_model
 
     texts, labels = fasttext_model.load_labeled(labeled)
-    clf = fasttext_model.load(model, positive_label)
+    clf = classifiers.load(model, positive_label)
     p = clf.proba(texts)
     return {
         "model": str(model),
-        "model_sha256": clf.manifest["model"]["sha256"],
+        "model_sha256": clf.sha256,
         "labeled": str(labeled),
         "n": len(texts),
         "positives": int(labels.sum()),
