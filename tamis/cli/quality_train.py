@@ -1,18 +1,19 @@
-"""`tamis quality train`: a quality classifier (TF-IDF + LR or fastText) from positive/negative or judged files."""
+"""`tamis quality train`: a quality classifier (the default ensemble, TF-IDF + LR or fastText) from labeled files."""
 
 import argparse
 import json
 
-HELP = "train a quality classifier (TF-IDF + LR or fastText) and write it with a manifest"
-KINDS = ("tfidf_lr", "fasttext")
+HELP = "train a quality classifier (TF-IDF + LR and fastText ensemble, or either alone) and write it with a manifest"
+KINDS = ("ensemble", "tfidf_lr", "fasttext")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--kind",
         choices=KINDS,
-        default="fasttext",
-        help="fasttext (default; a .bin file) or tfidf_lr (settings chosen by 5-fold CV, written as a folder)",
+        default="ensemble",
+        help="ensemble (default: rank average of tfidf_lr and fasttext, needs --unlabeled; a folder), "
+        "tfidf_lr (settings chosen by 5-fold CV; a folder) or fasttext (a .bin file)",
     )
     parser.add_argument(
         "--positive", action="append", default=[], metavar="P", help="high-quality documents (repeatable)"
@@ -32,13 +33,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="U",
-        help="fasttext: documents to pretrain the word vectors on (skipgram; repeatable)",
+        help="documents like those to be scored: fastText pretrains its word vectors on them (skipgram), "
+        "the ensemble also ranks its members' scores against them (repeatable)",
     )
     parser.add_argument(
         "--out",
         required=True,
         metavar="MODEL",
-        help="tfidf_lr: a folder (manifest.json inside); fasttext: a file with MODEL.manifest.json beside it",
+        help="ensemble, tfidf_lr: a folder (manifest.json inside); fasttext: a file with MODEL.manifest.json beside it",
     )
     parser.add_argument("--config", metavar="YAML", help="fasttext parameters (dim, word_ngrams, epoch, lr, ...)")
     for name, f in _params_cls().model_fields.items():
@@ -88,10 +90,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(
             "quality train needs positives and negatives", hint="give --positive and --negative, or --labeled"
         )
-    if args.kind == "tfidf_lr":
-        manifest = _train_tfidf(args)
-    else:
-        manifest = _train_fasttext(args)
+    train = {"ensemble": _train_ensemble, "tfidf_lr": _train_tfidf, "fasttext": _train_fasttext}[args.kind]
+    manifest = train(args)
     if args.json:
         print(json.dumps(manifest))
     else:
@@ -112,6 +112,18 @@ def _train_tfidf(args: argparse.Namespace) -> dict:
             hint="TF-IDF + LR chooses its own settings by cross-validation; drop them or add --kind fasttext",
         )
     return tfidf_model.train_from_files(args.positive, args.negative, args.labeled, args.out)
+
+
+def _train_ensemble(args: argparse.Namespace) -> dict:
+    """fastText options set the fastText member; without --epoch its epoch count is chosen by CV."""
+    from tamis.filters import ensemble_model
+
+    given = params_from(args).model_dump(exclude_unset=True)
+    params = ensemble_model.member_params(**given)
+    epochs = (params.epoch,) if "epoch" in given else ensemble_model.EPOCHS
+    return ensemble_model.train_from_files(
+        args.positive, args.negative, args.labeled, args.unlabeled, args.out, params, epochs
+    )
 
 
 def _train_fasttext(args: argparse.Namespace) -> dict:

@@ -195,9 +195,7 @@ def save(clf: TfidfClassifier, out: str, body: dict[str, Any]) -> dict[str, Any]
     atomic.write_bytes(atomic.join(out, VOCABULARY), json.dumps(clf.vocabulary, ensure_ascii=False).encode())
     with atomic.atomic_write(atomic.join(out, WEIGHTS)) as f:
         np.savez(f, idf=clf.idf, coef=clf.coef, intercept=np.array([clf.intercept]))
-    return write_manifest(
-        out, KIND, FORMAT_VERSION, {"params": clf.params.model_dump(), **body}, [VOCABULARY, WEIGHTS]
-    )
+    return write_manifest(out, KIND, FORMAT_VERSION, {"params": clf.params.model_dump(), **body}, [VOCABULARY, WEIGHTS])
 
 
 def load(path: str) -> TfidfClassifier:
@@ -233,10 +231,8 @@ def train(
     return save(clf, out, body)
 
 
-def train_from_files(
-    positive: list[str], negative: list[str], labeled: list[str], out: str, folds: int = CV_FOLDS
-) -> dict[str, Any]:
-    """`train` on positive/negative document files and judged files (0/1 `quality_label`), as `tamis quality train`."""
+def read_training_files(positive: list[str], negative: list[str], labeled: list[str]):
+    """Raw texts, 0/1 labels and checksum entries of positive/negative document files and judged files."""
     from tamis.filters.fasttext_model import load_labeled, read_docs
 
     texts: list[str] = []
@@ -252,5 +248,15 @@ def train_from_files(
         docs, ys = load_labeled(path)
         texts += docs
         labels += ys.tolist()
-        sources.append({"path": path, "documents": len(docs), "sha256": atomic.sha256_file(path), "label": "quality_label"})
-    return train(texts, np.array(labels, dtype=np.int64), out, sources, folds)
+        sources.append(
+            {"path": path, "documents": len(docs), "sha256": atomic.sha256_file(path), "label": "quality_label"}
+        )
+    return texts, np.array(labels, dtype=np.int64), sources
+
+
+def train_from_files(
+    positive: list[str], negative: list[str], labeled: list[str], out: str, folds: int = CV_FOLDS
+) -> dict[str, Any]:
+    """`train` on positive/negative document files and judged files (0/1 `quality_label`), as `tamis quality train`."""
+    texts, labels, sources = read_training_files(positive, negative, labeled)
+    return train(texts, labels, out, sources, folds)

@@ -1,4 +1,4 @@
-"""TF-IDF + LR quality classifiers: same scores as scikit-learn, CV over the grid, saved without pickle, verified."""
+"""TF-IDF + LR and ensemble quality classifiers: same scores as scikit-learn, CV choices, saved without pickle, verified."""
 
 import json
 import shutil
@@ -10,6 +10,7 @@ from sklearn.model_selection import StratifiedKFold
 from tamis.cli import main
 from tamis.errors import ConfigError, IntegrityError
 from tamis.filters import classifiers
+from tamis.filters import ensemble_model as em
 from tamis.filters import tfidf_model as tm
 from tamis.filters.registry import build
 from tamis.filters.text import DocView
@@ -61,7 +62,9 @@ def test_grid_predictions_equal_a_vectorizer_fit_per_fold(labeled):
 
 
 def test_train_command_writes_a_verified_folder_that_the_filter_and_eval_load(labeled, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(tm, "GRID", tm.GRID[::12])  # 7 of the 84 points (every shape, both tf kinds): seconds, not minutes
+    monkeypatch.setattr(
+        tm, "GRID", tm.GRID[::12]
+    )  # 7 of the 84 points (every shape, both tf kinds): seconds, not minutes
     judged = _write_jsonl(tmp_path / "judged.jsonl", labeled[:200])
     out = str(tmp_path / "model")
     assert main(["quality", "train", "--kind", "tfidf_lr", "--labeled", judged, "--out", out, "--json"]) == 0
@@ -115,3 +118,62 @@ def test_empty_and_long_texts_score(labeled, tmp_path):
     p = clf.proba(["", "words " * 2_000_000])  # 12 MB: only the first MAX_CHARS count
     assert p.shape == (2,) and np.isfinite(p).all()
     assert clf.proba([]).shape == (0,)
+
+
+@pytest.fixture(scope="module")
+def unlabeled(shared_data, tmp_path_factory):
+    """300 web pool documents (their first 1,000 characters): vectors and the ensemble's reference scores."""
+    import gzip
+
+    rows = []
+    with gzip.open(shared_data / "curation/web_pool/pool.jsonl.gz", "rt", encoding="utf-8") as f:
+        for line in f:
+            row = json.loads(line)
+            rows.append({"id": row["id"], "text": row["text"][:1000]})
+            if len(rows) == 300:
+                break
+    return _write_jsonl(tmp_path_factory.mktemp("pool") / "pool.jsonl", rows)
+
+
+def test_ensemble_is_the_mean_of_its_members_reference_quantiles(labeled, unlabeled, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(tm, "GRID", tm.GRID[::12])
+    judged = _write_jsonl(tmp_path / "judged.jsonl", labeled[:150])
+    out = str(tmp_path / "ens")
+    tiny = ["--dim", "16", "--bucket", "16384"]
+    argv = ["quality", "train", "--labeled", judged, "--unlabeled", unlabeled, *tiny, "--out", out, "--json"]
+    monkeypatch.setattr(em, "EPOCHS", (5, 10))
+    assert main(argv) == 0  # the default kind
+    manifest = json.loads(capsys.readouterr().out)
+    assert manifest["kind"] == em.KIND and set(manifest["members"]) == {"tfidf_lr", "fasttext"}
+    assert set(manifest["members"]["fasttext"]["epoch_cv"]) == {"5", "10"}
+    assert manifest["members"]["fasttext"]["params"]["dim"] == 16 and manifest["reference"]["documents"] == 300
+    clf = classifiers.load(out)
+    texts, y = _xy(labeled[150:])
+    p = clf.proba(texts)
+    members = clf.member_scores(texts)
+    want = (
+        em.cdf(clf.references["tfidf_lr"], members["tfidf_lr"])
+        + em.cdf(clf.references["fasttext"], members["fasttext"])
+    ) / 2
+    np.testing.assert_allclose(p, want, rtol=1e-6)
+    assert ((p >= 0) & (p <= 1)).all() and p.std() > 0
+    from sklearn.metrics import roc_auc_score
+
+    assert roc_auc_score(y, p) > 0.7
+    batch = documents([{"id": str(i), "text": t} for i, t in enumerate(texts)])
+    f = build("quality", {"models": {"m": out}, "top_fraction": 0.5, "cutoff": 0.5})
+    scores, keep, _ = f.apply(DocView(batch))
+    np.testing.assert_allclose(scores["quality.m"], p, rtol=1e-6)
+    assert f.params()["model_sha256"] == {"m": clf.sha256}
+    with open(tmp_path / "ens" / em.FASTTEXT, "ab") as fh:
+        fh.write(b"\0")
+    with pytest.raises(IntegrityError):
+        classifiers.load(out)
+
+
+def test_ensemble_needs_unlabeled_documents(labeled, tmp_path):
+    judged = _write_jsonl(tmp_path / "judged.jsonl", labeled[:40])
+    assert main(["quality", "train", "--labeled", judged, "--out", str(tmp_path / "e")]) == 2
+    (tmp_path / "notamodel").mkdir()
+    with pytest.raises(IntegrityError, match="manifest"):
+        classifiers.load(str(tmp_path / "notamodel"))
