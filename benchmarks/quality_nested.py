@@ -200,7 +200,7 @@ def run_nested(data: Data, outer_k: int, inner_k: int, repeats: list[int], cache
         for k, (train, test) in enumerate(StratifiedKFold(outer_k, shuffle=True, random_state=r).split(data.y, data.y)):
             path = cache and cache / f"outer-r{r}-k{k}.json"
             if path and path.exists():
-                folds.append(json.loads(path.read_text()))
+                folds.append({**json.loads(path.read_text()), "from_cache": True})
                 continue
             log(f"repeat {r} outer fold {k}")
             fold = {"repeat": r, "fold": k, **outer_fold(data, train, test, inner_k, 1000 * r + k, log)}
@@ -228,6 +228,10 @@ def summarize(folds: list[dict], n: int, outer_k: int) -> dict:
             "diff_se_naive": round(float(d.std(ddof=1) / np.sqrt(j)), 4),
             "diff_se_corrected": round(float(d.std(ddof=1) * np.sqrt(1 / j + ratio)), 4),
             "folds_ahead_of_tfidf_lr": f"{int((d > 0).sum())}/{j}",
+            "auc_mean_by_repeat": {
+                str(r): round(float(np.mean([f["auc"][name] for f in folds if f["repeat"] == r])), 4)
+                for r in sorted({f["repeat"] for f in folds})
+            },
         }
     choices: dict[str, int] = {}
     for f in folds:
@@ -237,6 +241,7 @@ def summarize(folds: list[dict], n: int, outer_k: int) -> dict:
         "outer_folds": outer_k,
         "repeats": sorted({f["repeat"] for f in folds}),
         "outer_fold_count": j,
+        "outer_folds_from_cache": sum(bool(f.get("from_cache")) for f in folds),
         "table": table,
         "nested_choice_picks": choices,
         "inner_choices": [{"repeat": f["repeat"], "fold": f["fold"], **f["chosen"]} for f in folds],
