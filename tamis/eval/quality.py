@@ -1,9 +1,10 @@
 """`tamis eval quality`: ROC AUC and accuracy of a quality classifier against human labels.
 
 A labeled set is JSONL with `text` and `quality_label` (1 = high quality, 0 =
-low), as in `../shared/data/curation/quality/`. Accuracy counts P >= 0.5 as a
-high-quality prediction; AUC needs no threshold, so it is the fairer number
-for a classifier trained on other data than the labels.
+low), as in `../shared/data/curation/quality/`. Accuracy counts a score >= 0.5
+as a high-quality prediction (for the default ensemble, whose score is a
+reference quantile, that means "above the reference median"); AUC needs no
+threshold, so it is the number to compare.
 """
 
 
