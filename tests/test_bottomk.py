@@ -65,3 +65,29 @@ def test_verification_settings_are_validated():
     for bad in (dict(verify_k=-1), dict(verify_k=100_000), dict(verify_ngram=-2)):
         with pytest.raises(ConfigError, match="verify_"):
             NearDupConfig(**bad)
+
+
+def test_defaults_are_the_setting_cross_validation_chose():
+    """NearDupConfig's verification defaults are what benchmarks/neardup_cv.py picks on all judged pairs."""
+    import json
+    from pathlib import Path
+
+    result = json.loads((Path(__file__).parents[1] / "benchmarks/results/neardup_cv.json").read_text())
+    cfg = NearDupConfig()
+    chosen = result["methods"]["tamis/best_f1"]["chosen_on_all_pairs"]["setting"]
+    assert [cfg.verify_ngram, cfg.verify_k, cfg.threshold] == chosen
+    assert result["tamis_default_dev"]["setting"] == chosen
+
+
+def test_default_verification_is_exact_below_k_shingles():
+    """Texts with fewer than verify_k distinct word 4-grams are compared exactly, not estimated."""
+    rng = random.Random(5)
+    words = ["".join(rng.choices("abcdefghij", k=5)) for _ in range(3000)]
+    a = rng.choices(words, k=900)
+    b = a[:600] + rng.choices(words, k=300)
+    cfg = NearDupConfig()
+    signer = Signer(cfg)
+    ev = signer.sign([" ".join(a), " ".join(b)]).evidence
+    grams = [{tuple(t[i : i + cfg.verify_ngram]) for i in range(len(t) - cfg.verify_ngram + 1)} for t in (a, b)]
+    exact = len(grams[0] & grams[1]) / len(grams[0] | grams[1])
+    assert len(grams[0]) < cfg.verify_k and signer.similarity(ev[0], ev[1]) == pytest.approx(exact)

@@ -21,7 +21,7 @@ from tamis.pipelines.quality_cut import TopFractionCut
 from tamis.pipelines.read import DROPPED
 from tamis.schema import documents
 
-TINY = ["--dim", "16", "--bucket", "16384", "--epoch", "10", "--lr", "0.5"]
+TINY = ["--kind", "fasttext", "--dim", "16", "--bucket", "16384", "--epoch", "10", "--lr", "0.5"]
 
 
 def _write_jsonl(path, rows):

@@ -1,15 +1,15 @@
-"""`tamis eval quality`: AUC and accuracy of a fastText quality model on labels (tamis.eval.quality)."""
+"""`tamis eval quality`: AUC and accuracy of a quality classifier on labels (tamis.eval.quality)."""
 
 import argparse
 import json
 
-HELP = "ROC AUC and accuracy of a fastText quality model on documents with a quality_label"
+HELP = "ROC AUC and accuracy of a quality classifier on documents with a quality_label"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="fastText model written by `tamis quality train`")
+    parser.add_argument("--model", required=True, help="a model written by `tamis quality train` (a folder, or a fastText .bin)")
     parser.add_argument("--labeled", required=True, help="JSONL with text and quality_label (0/1)")
-    parser.add_argument("--positive-label", default="hq", help="the model's high-quality label (default hq)")
+    parser.add_argument("--positive-label", default="hq", help="a fastText model's high-quality label (default hq)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 

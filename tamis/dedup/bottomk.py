@@ -10,7 +10,7 @@ the sketches are the whole sets and the similarity is exact.
 
 Per value it is as informative as a MinHash signature entry (the standard
 deviation at J = 0.6 is ~0.043 for k = 128 either way), but it costs one sort
-instead of k hash passes, so k = 384 (~0.025, 1.5 KB) is affordable, and it is
+instead of k hash passes, so k = 1024 (~0.015, 4 KB) is affordable, and it is
 exact for short texts.
 """
 

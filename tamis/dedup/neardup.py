@@ -7,7 +7,7 @@
    max(C(bucket_pairs, 2), m - 1) pairs).
 3. `Signer.verified` — a candidate pair stays if its Jaccard estimate reaches
    the threshold (optional): by default from bottom-k sketches of word
-   3-grams (`verify_ngram`, `verify_k`; tamis.dedup.bottomk), else from the
+   4-grams (`verify_ngram`, `verify_k`; tamis.dedup.bottomk), else from the
    MinHash signatures (16-bit sketches of them). Each document's evidence is
    a few hundred bytes to 4 × `verify_k` bytes, whatever its length.
 4. `UnionFind` over the verified pairs → clusters (transitive by construction).
@@ -61,10 +61,11 @@ class NearDupConfig(Params):
     digits: bool = True  # digits all map to 0
     whitespace: bool = True  # char shingles: a run of spaces counts as one
     num_perm: int = 128
-    threshold: float = 0.625  # Jaccard (of the verification shingles) at or above which two documents are near-dups
+    # verification defaults chosen by 5-fold CV over the judged Webis pairs (benchmarks/neardup_cv.py, docs/dedup.md)
+    threshold: float = 0.6  # Jaccard (of the verification shingles) at or above which two documents are near-dups
     verify: bool = True  # keep only candidate pairs whose Jaccard estimate reaches `threshold`
-    verify_ngram: int = 3  # n of the verification shingles (same kind as `shingle`); 0: `ngram`
-    verify_k: int = 384  # bottom-k sketch size (4 × k bytes per document); 0: verify on the MinHash signature
+    verify_ngram: int = 4  # n of the verification shingles (same kind as `shingle`); 0: `ngram`
+    verify_k: int = 1024  # bottom-k sketch size (4 × k bytes per document; exact below k shingles); 0: signatures
     lsh_threshold: float = 0.0  # target of the bands × rows choice; 0: threshold - 0.15 if verify else threshold
     bands: int = 0  # 0: chosen for lsh_threshold by minimizing false positive + false negative mass
     rows: int = 0

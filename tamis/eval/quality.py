@@ -1,9 +1,10 @@
 """`tamis eval quality`: ROC AUC and accuracy of a quality classifier against human labels.
 
 A labeled set is JSONL with `text` and `quality_label` (1 = high quality, 0 =
-low), as in `../shared/data/curation/quality/`. Accuracy counts P >= 0.5 as a
-high-quality prediction; AUC needs no threshold, so it is the fairer number
-for a classifier trained on other data than the labels.
+low), as in `../shared/data/curation/quality/`. Accuracy counts a score >= 0.5
+as a high-quality prediction (for the default ensemble, whose score is a
+reference quantile, that means "above the reference median"); AUC needs no
+threshold, so it is the number to compare.
 """
 
 
@@ -26,14 +27,14 @@ def drop_overlap(rows: list[dict], ids: set[str], texts: list[str]) -> tuple[lis
 def evaluate(model: str, labeled: str, positive_label: str = "hq") -> dict:
     from sklearn.metrics import roc_auc_score
 
-    from tamis.filters import fasttext_model
+    from tamis.filters import classifiers, fasttext_model
 
     texts, labels = fasttext_model.load_labeled(labeled)
-    clf = fasttext_model.load(model, positive_label)
+    clf = classifiers.load(model, positive_label)
     p = clf.proba(texts)
     return {
         "model": str(model),
-        "model_sha256": clf.manifest["model"]["sha256"],
+        "model_sha256": clf.sha256,
         "labeled": str(labeled),
         "n": len(texts),
         "positives": int(labels.sum()),

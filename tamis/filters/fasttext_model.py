@@ -353,6 +353,10 @@ class Classifier:
     def __init__(self, path: str, manifest: dict[str, Any], model: Any, positive: str):
         self.path, self.manifest, self.model, self.positive = path, manifest, model, positive
 
+    @property
+    def sha256(self) -> str:
+        return self.manifest["model"]["sha256"]
+
     def proba(self, texts: Iterable[str]) -> np.ndarray:
         lines = [normalize(t) for t in texts]
         if not lines:

@@ -1,6 +1,7 @@
-"""The `quality` filter: P(high quality) from one or more fastText classifiers, kept by threshold or top fraction.
+"""The `quality` filter: P(high quality) from one or more quality classifiers, kept by threshold or top fraction.
 
-Adds `quality.<name>` for every configured model. The keep rule reads one of
+Adds `quality.<name>` for every configured model: a TF-IDF + LR model folder
+or a fastText model file (`tamis.filters.classifiers.load`). The keep rule reads one of
 them (`keep_by`, or the only model): `threshold` keeps documents scoring at
 least that; `top_fraction` keeps the best fraction of the whole run, which no
 single batch can decide, so the cutoff is computed over all scores first
@@ -15,6 +16,7 @@ import numpy as np
 from pydantic import PrivateAttr
 
 from tamis.errors import ConfigError, IntegrityError
+from tamis.filters import classifiers as models_io
 from tamis.filters import fasttext_model
 from tamis.filters.base import Filter, first_reason
 from tamis.filters.registry import register
@@ -50,7 +52,7 @@ class Quality(Filter):
     top_fraction: float | None = None
     cutoff: float | None = None  # run-wide cutoff for top_fraction; set by the pipeline, not by users
     model_sha256: dict[str, str] | None = None  # pins model bytes; params() fills it in for run manifests
-    _classifiers: dict[str, fasttext_model.Classifier] = PrivateAttr(default_factory=dict)
+    _classifiers: dict[str, models_io.QualityClassifier] = PrivateAttr(default_factory=dict)
 
     def check(self) -> None:
         if not self.models:
@@ -75,9 +77,9 @@ class Quality(Filter):
             and (self.threshold is not None or self.top_fraction is not None)
         ):
             raise ConfigError("quality with several models needs 'keep_by' to say which one the rule reads.")
-        self._classifiers = {n: fasttext_model.load(p, self.positive_label) for n, p in self.models.items()}
+        self._classifiers = {n: models_io.load(p, self.positive_label) for n, p in self.models.items()}
         for n, want in (self.model_sha256 or {}).items():
-            got = self._classifiers[n].manifest["model"]["sha256"] if n in self._classifiers else None
+            got = self._classifiers[n].sha256 if n in self._classifiers else None
             if got != want:
                 raise IntegrityError(
                     f"quality model {n!r} has sha256 {got}, but the config pins {want}",
@@ -87,7 +89,7 @@ class Quality(Filter):
     def params(self) -> dict[str, Any]:
         return {
             "models": self.models,
-            "model_sha256": {n: c.manifest["model"]["sha256"] for n, c in self.classifiers.items()},
+            "model_sha256": {n: c.sha256 for n, c in self.classifiers.items()},
             "positive_label": self.positive_label,
             "keep_by": self.keep_by,
             "threshold": self.threshold,
@@ -96,7 +98,7 @@ class Quality(Filter):
         }
 
     @property
-    def classifiers(self) -> dict[str, fasttext_model.Classifier]:
+    def classifiers(self) -> dict[str, models_io.QualityClassifier]:
         if not self._classifiers:
             self.check()
         return self._classifiers
