@@ -94,6 +94,14 @@ def test_demo_runs_on_bundled_data_and_balances(tmp_path, capsys):
     assert c["kept"] == sum(pq.read_metadata(out_dir / s["path"]).num_rows for s in manifest["shards"])
     assert "manifest:" in out and "kept" in out
     assert manifest["made_by"] == "tamis demo"
+    # ...then mixes its sources into a tokenized export, each a verified artifact of its own inside the run
+    assert "tamis mix:" in out and "achieved" in out and "tokens: " in out
+    mix_manifest = json.loads((out_dir / "mix" / "manifest.json").read_text())
+    assert set(mix_manifest["domains"]) == {"dclm", "c4", "dolma"}
+    export = json.loads((out_dir / "mix" / "tokens" / "manifest.json").read_text())
+    assert export["counts"]["documents"] == mix_manifest["samples"]
+    for folder in (out_dir, out_dir / "mix", out_dir / "mix" / "tokens"):
+        assert run_cli(capsys, "verify", folder)[0] == 0
     # A second demo run starts fresh over its own finished run.
     (out_dir / "shards" / "extra.parquet").write_bytes(b"left by the first run")
     assert run_cli(capsys, "demo", "--output", out_dir)[0] == 0

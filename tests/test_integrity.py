@@ -244,3 +244,15 @@ def test_error_rows_say_what_their_offsets_count_and_name_nulls_and_types(tmp_pa
     assert set(errors.column("offset_kind").to_pylist()) == {"decompressed"}
     assert errors.column("offset").to_pylist() == [0, len(lines[0]), len(lines[0]) + len(lines[1]),
                                                    sum(map(len, lines[:3]))]
+
+
+def test_a_nested_artifact_is_verified_by_its_own_manifest_not_its_parents(tmp_path, capsys):
+    src = corpus(tmp_path, n_files=1)
+    run = tmp_path / "run"
+    curate.run(make_cfg(src, run))
+    nested = run / "mix"
+    curate.run(make_cfg(src, nested))  # any artifact with a manifest of its own
+    assert run_cli(capsys, "verify", run)[0] == 0
+    (nested / "manifest.json").unlink()  # without its manifest, its files are strays of the outer run
+    code, out, _ = run_cli(capsys, "verify", run)
+    assert code == IntegrityError.exit_code and "mix/" in out

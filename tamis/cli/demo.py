@@ -11,7 +11,7 @@ import yaml
 from tamis.errors import ConfigError
 from tamis.io import run_dir
 
-HELP = "run the curation pipeline on the bundled demo data and print a summary"
+HELP = "curate the bundled demo data, then mix its sources into a small tokenized export; print both summaries"
 DEMO = "tamis demo"
 
 
@@ -42,6 +42,17 @@ def _clear_previous(output: str, fingerprint: str) -> None:
     )
 
 
+def _clear_stale_mix(folder: str, curated: dict) -> None:
+    """The demo's mix lives inside its run; when the run was remade (a resumed run writes a new manifest), the
+    mix made from the old one is the demo's own stale output: remove it so it is remade from the run as it is."""
+    path = os.path.join(folder, "manifest.json")
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            inputs = json.load(f).get("inputs", [])
+        if [i.get("manifest_sha256") for i in inputs] != [curated.get("manifest_sha256")]:
+            shutil.rmtree(folder)
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", default="tamis-demo-run", help="run directory (default: ./tamis-demo-run)")
     p.add_argument("--workers", type=int, default=1, help="local worker processes")
@@ -50,8 +61,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tamis import config
     from tamis.cli.curate import print_summary
+    from tamis.cli.mix import export_line
+    from tamis.cli.mix import print_summary as print_mix
     from tamis.cli.report import print_report
-    from tamis.pipelines import curate
+    from tamis.pipelines import curate, mix
 
     folder = demo_dir()
     with open(os.path.join(folder, "config.yaml"), encoding="utf-8") as f:
@@ -63,4 +76,9 @@ def run(args: argparse.Namespace) -> int:
     manifest = curate.run(cfg, made_by=DEMO)
     print_summary(manifest, cfg.output)
     print_report(cfg.output)  # report: RUN/report.html (tamis.cli.report)
+    _clear_stale_mix(os.path.join(cfg.output, "mix"), manifest)
+    mix_cfg = mix.load_config(os.path.join(folder, "mix.yaml"), {
+        "inputs": [cfg.output], "output": os.path.join(cfg.output, "mix"), "runner.workers": args.workers})
+    print_mix(mix.run(mix_cfg), mix_cfg.output)
+    print(f"tokens: {export_line(mix_cfg, mix)}")
     return 0

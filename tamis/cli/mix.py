@@ -70,10 +70,21 @@ def run(args: argparse.Namespace) -> int:
         print_plan(cfg, mix.plan(cfg))
         return 0
     manifest = mix.run(cfg)
+    tokens = export_line(cfg, mix) if cfg.export.tokens else None
     if args.json:
         keys = ("budget_tokens", "achieved_tokens", "samples", "unassigned_documents", "budget_shortfall_tokens",
                 "redistributed", "domains", "tokenizer")
-        print(json.dumps({"run": cfg.output, **{k: manifest[k] for k in keys}, "shards": len(manifest["shards"])}))
+        print(json.dumps({"run": cfg.output, **{k: manifest[k] for k in keys}, "shards": len(manifest["shards"]),
+                          "tokens_export": tokens}))
     else:
         print_summary(manifest, cfg.output)
+        if tokens:
+            print(f"tokens: {tokens}")
     return 0
+
+
+def export_line(cfg, mix) -> str:
+    from tamis.io.token_shards import read_export
+
+    c = read_export(mix.export_dir(cfg), verify=False)["counts"]
+    return f"{mix.export_dir(cfg)} ({c['tokens']:,} tokens, {c['documents']:,} documents in {c['shards']} shards)"

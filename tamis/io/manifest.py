@@ -126,7 +126,9 @@ def problems(root: str, manifest: dict[str, Any]) -> list[str]:
     """Every way the directory differs from its manifest ("path: what"), empty when it verifies.
 
     Checks the manifest's own checksum, then every listed file (missing, size,
-    sha256), then files present but not listed (a stale file a glob would pick up), except DERIVED views.
+    sha256), then files present but not listed (a stale file a glob would pick up), except DERIVED views
+    and nested artifacts: a first-level folder with a manifest of its own and none of this one's files
+    (a mix's token export, the demo's mix inside its run) is verified by its own manifest, not this one.
     """
     out = []
     if SELF_SHA in manifest and manifest[SELF_SHA] != _self_sha256(manifest):
@@ -142,8 +144,10 @@ def problems(root: str, manifest: dict[str, Any]) -> list[str]:
         elif atomic.sha256_file(path) != entry["sha256"]:
             out.append(f"{entry['path']}: sha256 differs from the manifest's")
     prefix = atomic.join(root, "")
-    for path in atomic.glob(atomic.join(root, "**", "*")):
-        rel = path[len(prefix):] if path.startswith(prefix) else path
-        if rel != MANIFEST and rel not in listed and not derived(rel):
+    present = [path[len(prefix):] if path.startswith(prefix) else path for path in atomic.glob(atomic.join(root, "**", "*"))]
+    folders_listed = {p.split("/", 1)[0] for p in listed if "/" in p}
+    nested = {p.split("/", 1)[0] for p in present if p.count("/") == 1 and p.endswith(f"/{MANIFEST}")} - folders_listed
+    for rel in present:
+        if rel != MANIFEST and rel not in listed and not derived(rel) and rel.split("/", 1)[0] not in nested:
             out.append(f"{rel}: not in the manifest")
     return out

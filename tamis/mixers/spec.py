@@ -124,6 +124,19 @@ class TokenizerSpec(Params):
             raise ConfigError(f"The 'batch_size' parameter of tokenizer must be > 0. Got {self.batch_size} instead.")
 
 
+class ExportSpec(Params):
+    """A tokenized export of the finished mix, in blend order (tamis.io.token_shards), into `output`
+    (default: the mix's own `tokens/` folder, an artifact with its own manifest)."""
+
+    tokens: bool = False
+    output: str | None = None
+    shard_tokens: int = 1 << 28
+
+    def check(self) -> None:
+        if self.shard_tokens <= 0:
+            raise ConfigError(f"The 'shard_tokens' parameter of export must be > 0. Got {self.shard_tokens} instead.")
+
+
 class MixSpec(Params):
     inputs: list[str]  # curate run directories
     output: str
@@ -135,8 +148,12 @@ class MixSpec(Params):
     seed: int = 0
     blend: Literal["tokens", "samples"] = "tokens"  # what the interleaving keeps on target in every prefix
     shards: ShardConfig = ShardConfig()
+    export: ExportSpec = ExportSpec()
 
     def check(self) -> None:
+        if self.export.tokens and self.tokenizer.path is None:
+            raise ConfigError("export.tokens needs tokenizer.path: the export tokenizes with the tokenizer the budget "
+                              "was counted with.", hint="set tokenizer.path, or drop export.tokens")
         if not self.inputs:
             raise ConfigError("The mix config has no inputs.", hint="list curate run directories under 'inputs'")
         if not self.domains:

@@ -32,6 +32,7 @@ from tamis.errors import ConfigError, IntegrityError
 from tamis.io import atomic, manifest, run_dir
 from tamis.io.shards import ShardWriter
 from tamis.io.side_files import read_yaml
+from tamis.io.token_shards import export_tokens
 from tamis.mixers import mix_run
 from tamis.mixers.domains import assign, check_columns, score_columns
 from tamis.mixers.plan import Docs, Samples, build
@@ -42,7 +43,7 @@ from tamis.pipelines import options, spill
 
 log = logging.getLogger(__name__)
 SPILL = "_spill"
-_EXECUTION_ONLY = ("output", "runner", "fail_after_shards")
+_EXECUTION_ONLY = ("output", "runner", "fail_after_shards", "export")  # export: made from the shards after
 _READ = ["id", "text", "source", "meta"]
 _ONE_FILE = 1 << 62  # an output shard is one file: the plan already cut the blend into shards
 
@@ -293,6 +294,7 @@ def run(cfg: MixConfig) -> dict[str, Any]:
     finished = _finished(cfg, pl.fingerprint)
     if finished is not None:
         log.info("%s is already finished", cfg.output)
+        export(cfg)
         return finished
     todo = [p for p in pl.parts if not _counted(cfg, pl, p)]
     try:
@@ -324,7 +326,20 @@ def run(cfg: MixConfig) -> dict[str, Any]:
     out = _finish(cfg, pl, report, n_shards, time.time() - started)
     if not atomic.is_remote(cfg.output):
         shutil.rmtree(atomic.join(cfg.output, mix_run.WORK), ignore_errors=True)
+    export(cfg)
     return out
+
+
+def export_dir(cfg: MixConfig) -> str:
+    return cfg.export.output or atomic.join(cfg.output, "tokens")
+
+
+def export(cfg: MixConfig) -> dict[str, Any] | None:
+    """The configured tokenized export of the finished mix (resumable; a finished one is returned as is)."""
+    if not cfg.export.tokens:
+        return None
+    paths, tokenizer_json, _ = mix_run.export_inputs(cfg.output)
+    return export_tokens(paths, export_dir(cfg), tokenizer_json, cfg.export.shard_tokens)
 
 
 def _finish(cfg: MixConfig, pl: Plan, report: dict[str, Any], n_shards: int, seconds: float) -> dict[str, Any]:
