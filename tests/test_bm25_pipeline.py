@@ -184,3 +184,16 @@ def test_eval_retrieval_applies_the_index_config(tmp_path):
     bad.write_text("variant: bm99\n")
     code, _, err = run_cli("eval", "retrieval", "--beir", BEIR_TINY, "--index-config", bad, "--json")
     assert code == 2 and "variant" in err
+
+
+def test_eval_retrieval_refuses_an_index_of_another_corpus(tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "corpus.jsonl").write_text("".join(json.dumps({"_id": f"x{i}", "text": f"other text {i}"}) + "\n"
+                                                for i in range(5)))
+    (other / "queries.jsonl").write_text(json.dumps({"_id": "q", "text": "other"}) + "\n")
+    (other / "qrels").mkdir()
+    (other / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq\tx1\t1\n")
+    assert run_cli("eval", "retrieval", "--beir", other, "--index", tmp_path / "i", "--json", "--min-time", 0.01)[0] == 0
+    code, _, err = run_cli("eval", "retrieval", "--beir", BEIR_TINY, "--index", tmp_path / "i", "--json")
+    assert code == 2 and "not this BEIR corpus" in err

@@ -207,9 +207,25 @@ def qps(search_one: Callable[[str], Any], queries: list[str], min_time: float = 
             return done / elapsed
 
 
+def check_corpus(retriever: Retriever, data: BeirSet) -> None:
+    """Refuse an index built from another corpus: its scores would be silently meaningless (nDCG 0.0)."""
+    from tamis.retrievers.hybrid import doc_ids, ids_digest
+
+    index_ids = doc_ids(getattr(retriever, "sparse", retriever))
+    corpus_ids = data.corpus.column("id").to_pylist()
+    if len(index_ids) != len(corpus_ids) or ids_digest(index_ids) != ids_digest(corpus_ids):
+        missing = sorted(set(corpus_ids) - set(index_ids))[:3]
+        raise ConfigError(
+            f"The index holds {len(index_ids):,} documents that are not this BEIR corpus's {len(corpus_ids):,} "
+            f"(e.g. not indexed: {missing})",
+            hint="point --index at an index built from this corpus, or at a new folder to build one",
+        )
+
+
 def evaluate(data: BeirSet, retriever: Retriever, info: dict[str, Any], min_time: float = 1.0) -> dict[str, Any]:
     """Quality and QPS; a retriever that encodes queries (has `encode`) gets `qps` for the search alone, with
     query vectors computed beforehand, and `qps_end_to_end` with the encoding."""
+    check_corpus(retriever, data)
     result = {**quality(retriever, data)}
     texts = list(data.queries.values())
     if hasattr(retriever, "encode"):
