@@ -19,7 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from tamis.errors import InputError
+from tamis.errors import ConfigError, InputError
 from tamis.eval.metrics import ranking
 from tamis.io.side_files import jsonl_rows
 from tamis.retrievers.base import Retriever
