@@ -25,6 +25,7 @@ COMMANDS = {
     "index bm25": "tamis.cli.index_bm25",
     "quality betr": "tamis.cli.quality_betr",
     "quality train": "tamis.cli.quality_train",
+    "search": "tamis.cli.search",
 }
 
 

@@ -27,7 +27,7 @@ from tamis.errors import ConfigError
 from tamis.indexes.analysis import SEPARATOR, Analyzer
 from tamis.indexes.bm25 import BLOCK, BM25Index, load
 from tamis.retrievers.base import Hits
-from tamis.retrievers.bm25_kernel import query_terms, search_shard
+from tamis.retrievers.bm25_kernel import WINDOW, query_terms, search_shard
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +55,13 @@ class BM25Retriever:
         self._meta: dict[tuple[int, str], np.ndarray] = {}
         self._bases = np.cumsum([0] + [sh.n_docs for sh in index.shards])
         self._shards = [_kernel_arrays(sh) for sh in index.shards]
-        size = max((sh.n_docs for sh in index.shards), default=0)
+        # Scratch for the kernel: an accumulator (zero between calls) and the list of its touched cells, for the
+        # largest shard or MaxScore window, plus the one slot a branch-free append writes past the last.
+        size = max(max((sh.n_docs for sh in index.shards), default=0), WINDOW) + 1
         self._scratch = (np.zeros(size, np.float64), np.zeros(size, np.int32))
+        # The touched list counts on scores that never return to zero once they leave it: true when no
+        # contribution is negative, i.e. no idf is (only okapi's floor can be). Otherwise score every shard densely.
+        self._taat_max = -1 if bool(np.any(np.asarray(index.vocab.idf) < 0)) else TAAT_MAX_POSTINGS
         self._no_filter = np.zeros(0, np.uint8)
 
     @classmethod
@@ -97,18 +102,20 @@ class BM25Retriever:
 
     def search(self, queries: Sequence[str], k: int = 10, where: dict[str, Any] | None = None) -> Hits:
         """Top-k ids and scores per query; `where` keeps documents whose field (or meta key) is in the given values."""
-        positions, scores = self.search_positions(queries, k, where)
+        hd, hs, counts = self._top(self.analyze(queries), k, where)
         ids = self.doc_ids()
-        return [[ids[d] for d in row] for row in _tolists(positions)], scores
+        if all(c == hd.shape[1] for c in counts):  # every query filled its k: no per-row slicing
+            rows, scores = hd.tolist(), list(hs)
+        else:
+            rows = [hd[q, :c].tolist() for q, c in enumerate(counts)]
+            scores = [hs[q, :c] for q, c in enumerate(counts)]
+        return [[ids[d] for d in row] for row in rows], scores
 
     def search_positions(
         self, queries: Sequence[str], k: int = 10, where: dict[str, Any] | None = None
     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Like `search`, with each hit as its position in the index (shard after shard, row within the shard)."""
-        if k < 1:
-            raise ConfigError(f"The 'k' parameter of search must be >= 1. Got {k} instead.")
-        tids, weights, bounds = self.analyze(queries)
-        return self.search_terms(tids, weights, bounds, k, where)
+        return self.search_terms(*self.analyze(queries), k, where)
 
     def search_terms(
         self,
@@ -119,6 +126,16 @@ class BM25Retriever:
         where: dict[str, Any] | None = None,
     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Top-k positions and scores of analyzed queries (the output of `analyze`)."""
+        hd, hs, counts = self._top((tids, weights, bounds), k, where)
+        return [hd[q, :c] for q, c in enumerate(counts)], [hs[q, :c] for q, c in enumerate(counts)]
+
+    def _top(
+        self, analyzed: tuple[np.ndarray, np.ndarray, np.ndarray], k: int, where: dict[str, Any] | None
+    ) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        """Positions and scores (one row per query, best first) and how many of each row are filled."""
+        if k < 1:
+            raise ConfigError(f"The 'k' parameter of search must be >= 1. Got {k} instead.")
+        tids, weights, bounds = analyzed
         n_queries = len(bounds) - 1
         k = max(1, min(k, self.n_docs))
         hs = np.empty((n_queries, k), np.float64)
@@ -130,15 +147,14 @@ class BM25Retriever:
             allow = self._mask(s, where) if where else self._no_filter
             n_docs, base = int(self._bases[s + 1] - self._bases[s]), int(self._bases[s])
             search_shard(
-                tids, weights, bounds, *arrays, n_docs, base, allow, TAAT_MAX_POSTINGS, hs, hd, hn, acc, touched, s == last
+                tids, weights, bounds, *arrays, n_docs, base, allow, self._taat_max, hs, hd, hn, acc, touched, s == last
             )
         if self._has_shift and len(tids):
             shift = np.zeros(n_queries)
             per_term = self._shift[tids] * weights
             np.add.at(shift, np.repeat(np.arange(n_queries), np.diff(bounds)), per_term)
             hs += shift[:, None]
-        counts = hn.tolist()
-        return [hd[q, :c] for q, c in enumerate(counts)], [hs[q, :c] for q, c in enumerate(counts)]
+        return hd, hs, hn.tolist()
 
     # --- the docstore -------------------------------------------------------------------------------------------
 
@@ -185,18 +201,6 @@ class BM25Retriever:
         return pa.array(self._meta[key], pa.string())
 
 
-def _tolists(rows: list[np.ndarray]) -> list[list[int]]:
-    """Rows of positions as Python lists, with one numpy conversion for the whole batch."""
-    if len(rows) < 2:
-        return [row.tolist() for row in rows]
-    flat = np.concatenate(rows).tolist()
-    out, start = [], 0
-    for row in rows:
-        out.append(flat[start : start + len(row)])
-        start += len(row)
-    return out
-
-
 def _readonly(array: np.ndarray, dtype) -> np.ndarray:
     """A plain read-only ndarray view (memory-mapped or not), so the kernel compiles once for both."""
     out = np.asarray(array)
@@ -208,7 +212,7 @@ def _readonly(array: np.ndarray, dtype) -> np.ndarray:
 
 
 def _kernel_arrays(shard) -> tuple[np.ndarray, ...]:
-    """The arrays the kernel reads for a shard: postings, block bounds, each term's first block and largest bound."""
+    """The arrays the kernel reads for a shard: postings, block bounds and each term's first block."""
     data = np.asarray(shard.data)
     data = _readonly(data, data.dtype)
     indices = _readonly(shard.indices, np.int32)
@@ -218,8 +222,4 @@ def _kernel_arrays(shard) -> tuple[np.ndarray, ...]:
     blocks = (np.diff(indptr) + BLOCK - 1) // BLOCK
     block_ptr = np.zeros(len(blocks) + 1, np.int64)
     np.cumsum(blocks, out=block_ptr[1:])
-    term_max = np.zeros(len(blocks), np.float32)
-    has = blocks > 0
-    if has.any():
-        term_max[has] = np.maximum.reduceat(block_max, block_ptr[:-1][has])
-    return data, indices, indptr, block_max, block_last, _readonly(block_ptr, np.int64), _readonly(term_max, np.float32)
+    return data, indices, indptr, block_max, block_last, _readonly(block_ptr, np.int64)

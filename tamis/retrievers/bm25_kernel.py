@@ -35,8 +35,10 @@ processes load the cached machine code.
 
 import numpy as np
 from numba import njit
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 INFLATE = 1.0 + 1e-7
+WINDOW = 4096  # documents per MaxScore window: the unit of its bounds and of its accumulator
 
 
 @njit(cache=True, inline="always")
@@ -103,7 +105,7 @@ def _sort_heap(hs, hd, n):
 
 
 @njit(cache=True)
-def _term_at_a_time(tids, weights, data, indices, indptr, n_docs, base, allow, hs, hd, n, acc, touched, postings):
+def _term_at_a_time(tids, weights, data, indices, indptr, n_docs, base, allow, hs, hd, n, acc, touched, sparse):
     """Sum every posting into `acc`, then offer each document with a non-zero score (and reset its cell).
 
     When the postings are few against the shard, only the touched cells are
@@ -111,7 +113,6 @@ def _term_at_a_time(tids, weights, data, indices, indptr, n_docs, base, allow, h
     a repeat is harmless, its cell is zero by then); otherwise one ordered
     pass over the shard is cheaper than keeping that list.
     """
-    sparse = postings * 4 < n_docs
     n_touched = 0
     for j in range(len(tids)):
         t = tids[j]
@@ -119,14 +120,29 @@ def _term_at_a_time(tids, weights, data, indices, indptr, n_docs, base, allow, h
         if sparse:
             for p in range(indptr[t], indptr[t + 1]):
                 d = indices[p]
-                touched[n_touched] = d  # branch-free: the slot is kept only when the cell was zero
-                n_touched += acc[d] == 0.0
-                acc[d] += w * data[p]
+                was = acc[d]
+                now = was + w * data[p]
+                touched[n_touched] = d  # branch-free: the slot is kept when the cell leaves zero
+                n_touched += (was == 0.0) & (now != 0.0)
+                acc[d] = now
         else:
             for p in range(indptr[t], indptr[t + 1]):
                 acc[indices[p]] += w * data[p]
     filtered = len(allow) > 0
     k = len(hs)
+    small = k <= 16  # then a sorted array beats a heap: fewer unpredictable branches per insertion
+    if small:
+        for i in range(1, n):  # the entries so far, worst first
+            s, doc = hs[i], hd[i]
+            j = i
+            while j > 0:
+                if hs[j - 1] < s or (hs[j - 1] == s and hd[j - 1] > doc):
+                    break
+                hs[j] = hs[j - 1]
+                hd[j] = hd[j - 1]
+                j -= 1
+            hs[j] = s
+            hd[j] = doc
     theta = hs[0] if n == k else -np.inf
     # Nested tests, most selective first: numba compiles a compound condition here to much slower code.
     for j in range(n_touched if sparse else n_docs):
@@ -137,7 +153,30 @@ def _term_at_a_time(tids, weights, data, indices, indptr, n_docs, base, allow, h
             if s != 0.0:
                 if not filtered or allow[d] != 0:
                     doc = base + d
-                    if n < k:
+                    if small:
+                        # a sorted array, worst first (so still a valid heap): shift the worse entries over
+                        if n < k:
+                            at = n
+                            n += 1
+                            while at > 0:
+                                if hs[at - 1] < s or (hs[at - 1] == s and hd[at - 1] > doc):
+                                    break
+                                hs[at] = hs[at - 1]
+                                hd[at] = hd[at - 1]
+                                at -= 1
+                        elif s > theta or doc < hd[0]:  # a tie goes to the earlier document
+                            at = 0
+                            while at + 1 < k:
+                                if hs[at + 1] > s or (hs[at + 1] == s and hd[at + 1] < doc):
+                                    break
+                                hs[at] = hs[at + 1]
+                                hd[at] = hd[at + 1]
+                                at += 1
+                        else:
+                            continue
+                        hs[at] = s
+                        hd[at] = doc
+                    elif n < k:
                         n = _offer(hs, hd, n, s, doc)
                     elif s > theta or doc < hd[0]:  # a tie goes to the earlier document
                         # the worst entry gives way: put (s, doc) at the root and sift it down (written out: a call
@@ -164,204 +203,273 @@ def _term_at_a_time(tids, weights, data, indices, indptr, n_docs, base, allow, h
 
 
 @njit(cache=True)
-def _maxscore(tids, weights, data, indices, indptr, block_max, block_last, block_ptr, term_max, base, allow, hs, hd, n):
+def _maxscore(tids, weights, data, indices, indptr, block_max, block_last, block_ptr, n_docs, base, allow, hs, hd, n, acc, touched):
+    """Windowed block-max MaxScore (the scheme of Lucene's MaxScoreBulkScorer), exact; see the module docstring."""
     block = 64  # tamis.indexes.bm25.BLOCK; the loader refuses an index with another block size
     m = len(tids)
-    ub = np.empty(m)
     w = np.empty(m)
     pos = np.empty(m, np.int64)
     end = np.empty(m, np.int64)
-    b0 = np.empty(m, np.int64)  # first block of the term
-    # insertion sort of the query's terms by upper bound, ascending (queries have few terms)
-    for j in range(m):
-        t = tids[j]
-        bound = max(weights[j] * term_max[t], 0.0) * INFLATE
-        i = j
-        while i > 0 and ub[i - 1] > bound:
-            ub[i] = ub[i - 1]
-            w[i] = w[i - 1]
-            pos[i] = pos[i - 1]
-            end[i] = end[i - 1]
-            b0[i] = b0[i - 1]
-            i -= 1
-        ub[i] = bound
-        w[i] = weights[j]
+    b0 = np.empty(m, np.int64)  # the term's first block
+    be = np.empty(m, np.int64)  # one past its last block
+    for i in range(m):
+        t = tids[i]
+        w[i] = weights[i]
         pos[i] = indptr[t]
         end[i] = indptr[t + 1]
         b0[i] = block_ptr[t]
+        be[i] = block_ptr[t + 1]
     start = pos.copy()
-    bc = b0.copy()  # block cursor: the first block whose last document is >= the current candidate
-    be = np.empty(m, np.int64)  # one past the term's last block
-    prefix = np.empty(m)  # prefix[i]: sum of the upper bounds of terms 0..i
-    tight = np.zeros(m)  # each term's block bound at the current candidate
-    total = 0.0
-    for i in range(m):
-        be[i] = b0[i] + (end[i] - pos[i] + block - 1) // block
-        total += ub[i]
-        prefix[i] = total
+    bc = b0.copy()  # block cursor: the block holding pos (or the first one past it)
+    bound = np.empty(m)  # each term's bound over the window
+    stop = np.empty(m, np.int64)  # each non-essential term's first posting past the window
+    order = np.empty(m, np.int64)
+    bits = np.zeros(WINDOW >> 6, np.uint64)  # candidates of the window, by window-local document
     filtered = len(allow) > 0
     k = len(hs)
     never = np.int64(1) << 62
-    theta = -np.inf
-    ne = 0  # terms [0, ne) are non-essential: their upper bounds together cannot beat theta
-    if n == k:
-        theta = hs[0]
-        while ne < m and prefix[ne] <= theta:
-            ne += 1
-    cur = never
-    for i in range(ne, m):
-        if pos[i] < end[i] and indices[pos[i]] < cur:
-            cur = indices[pos[i]]
-    last = np.int64(-1)  # block bounds `tight` (and their sum `bound`) hold for documents up to `last`
-    bound = 0.0
-    rest = 0.0  # sum of tight over the non-essential terms
-    while ne < m and cur < never:
-        if n == k:
-            if cur > last:
-                # Every term's block at cur: its max bounds the term's contribution to any document up to the
-                # nearest block end, so the sum bounds every score in (previous region, last].
-                bound = 0.0
-                rest = 0.0
-                last = never
-                for i in range(m):
-                    b = bc[i]
-                    while b < be[i]:
-                        if block_last[b] >= cur:
-                            break
-                        b += 1
-                    bc[i] = b
-                    v = 0.0
-                    if b < be[i]:
-                        v = max(w[i] * block_max[b], 0.0) * INFLATE
-                        if block_last[b] < last:
-                            last = block_last[b]
-                    tight[i] = v
-                    bound += v
-                    if i < ne:
-                        rest += v
-            if bound <= theta:  # nothing up to `last` can enter: skip past it
-                nxt = never
-                target = last + 1
-                for i in range(ne, m):
-                    # seek term i to its first posting >= target: walk its blocks, then binary search in one
-                    # (written out here: a call passing these arrays costs more in reference counting than the search)
-                    p = pos[i]
-                    if p < end[i]:
-                        if indices[p] < target:
-                            b = bc[i]
-                            while b < be[i]:
-                                if block_last[b] >= target:
-                                    break
-                                b += 1
-                            bc[i] = b
-                            if b == be[i]:
-                                p = end[i]
-                            else:
-                                first = start[i] + (b - b0[i]) * block
-                                p = max(p, first)
-                                hi = min(first + block, end[i])
-                                while p < hi:
-                                    mid = (p + hi) >> 1
-                                    if indices[mid] < target:
-                                        p = mid + 1
-                                    else:
-                                        hi = mid
-                            pos[i] = p
-                    if p < end[i]:
-                        if indices[p] < nxt:
-                            nxt = indices[p]
-                cur = nxt
-                continue
-        score = 0.0
-        nxt = never
-        for i in range(ne, m):
-            p = pos[i]
-            if p < end[i]:
-                d = indices[p]
-                if d == cur:
-                    score += w[i] * data[p]
-                    p += 1
-                    pos[i] = p
-                    if p == end[i]:
-                        continue
-                    d = indices[p]
-                if d < nxt:
-                    nxt = d
-        if filtered:
-            if allow[cur] == 0:
-                cur = nxt
-                continue
-        if n < k:  # nothing is pruned until the heap is full (then ne == 0 and the score is complete)
-            if score != 0.0:
-                n = _offer(hs, hd, n, score, base + cur)
-                if n == k:
-                    theta = hs[0]
-                    while ne < m and prefix[ne] <= theta:
-                        ne += 1
-                    last = -1  # block bounds are computed from here on
-            cur = nxt
-            continue
-        if score + rest > theta:
-            s = score
-            left = rest
-            for i in range(ne - 1, -1, -1):  # look the candidate up in the non-essential terms, largest bound first
-                left -= tight[i]
-                # seek term i to its first posting >= cur: walk its blocks, then binary search in one
-                # (written out here: a call passing these arrays costs more in reference counting than the search)
-                p = pos[i]
-                if p < end[i]:
-                    if indices[p] < cur:
-                        b = bc[i]
-                        while b < be[i]:
-                            if block_last[b] >= cur:
+    theta = hs[0] if n == k else -np.inf
+    lo = np.int64(0)
+    while True:
+        # the window starts at the first document any term still has
+        first_doc = never
+        for t in range(m):
+            if pos[t] < end[t]:
+                if indices[pos[t]] < first_doc:
+                    first_doc = indices[pos[t]]
+        if first_doc == never:
+            break
+        lo = max(lo, first_doc)
+        hi = lo + WINDOW
+        # each term's bound in [lo, hi): the largest max of its blocks that reach into the window
+        total = 0.0
+        for t in range(m):
+            v = 0.0
+            b = bc[t]
+            while b < be[t]:
+                if indices[start[t] + (b - b0[t]) * block] >= hi:
+                    break
+                x = w[t] * block_max[b]
+                if x > v:
+                    v = x
+                b += 1
+            bound[t] = v * INFLATE
+            total += bound[t]
+        if n == k and total <= theta:  # nothing in the window can enter: move every term past it
+            for t in range(m):
+                # term t's first posting >= hi: walk its blocks, then binary search in one (written out: a call
+                # passing these arrays costs more in reference counting than the search)
+                p = pos[t]
+                if p < end[t]:
+                    if indices[p] < hi:
+                        b = bc[t]
+                        while b < be[t]:
+                            if block_last[b] >= hi:
                                 break
                             b += 1
-                        bc[i] = b
-                        if b == be[i]:
-                            p = end[i]
+                        bc[t] = b
+                        if b == be[t]:
+                            p = end[t]
                         else:
-                            first = start[i] + (b - b0[i]) * block
+                            first = start[t] + (b - b0[t]) * block
                             p = max(p, first)
-                            hi = min(first + block, end[i])
-                            while p < hi:
-                                mid = (p + hi) >> 1
-                                if indices[mid] < cur:
+                            top = min(first + block, end[t])
+                            while p < top:
+                                mid = (p + top) >> 1
+                                if indices[mid] < hi:
                                     p = mid + 1
                                 else:
-                                    hi = mid
-                        pos[i] = p
-                if p < end[i]:
-                    if indices[p] == cur:
-                        s += w[i] * data[p]
-                if s + left <= theta:
-                    s = -np.inf
+                                    top = mid
+                pos[t] = p
+            lo = hi
+            continue
+        # terms by window bound, ascending; the longest prefix whose bounds sum to <= theta is non-essential
+        for t in range(m):
+            j = t
+            while j > 0 and bound[order[j - 1]] > bound[t]:
+                order[j] = order[j - 1]
+                j -= 1
+            order[j] = t
+        ne = 0
+        rest = 0.0
+        if n == k:
+            while ne < m and rest + bound[order[ne]] <= theta:
+                rest += bound[order[ne]]
+                ne += 1
+        # essential terms: sum their postings in the window into acc (window-local), block by block, skipping a
+        # block whose max plus every other term's window bound cannot beat theta
+        n_touched = 0
+        for r in range(ne, m):
+            t = order[r]
+            others = total - bound[t]
+            p = pos[t]
+            b = bc[t]
+            while p < end[t]:
+                if indices[p] >= hi:
                     break
-            if s > theta:  # a later document must beat the worst strictly: ties go to earlier ones
-                if s != 0.0:
-                    doc = base + cur
-                    # the worst entry gives way: put (s, doc) at the root and sift it down (written out: a call
-                    # passing the heap's arrays costs more in reference counting than the sift)
-                    i = 0
-                    while True:
-                        c = 2 * i + 1
-                        if c >= n:
+                first = start[t] + (b - b0[t]) * block
+                last_p = min(first + block, end[t])
+                if n == k and w[t] * block_max[b] * INFLATE + others <= theta:
+                    if block_last[b] < hi:
+                        p = last_p
+                    else:
+                        while p < last_p:
+                            if indices[p] >= hi:
+                                break
+                            p += 1
+                else:
+                    wt = w[t]
+                    while p < last_p:
+                        d = indices[p] - lo
+                        if d >= WINDOW:
                             break
-                        if c + 1 < n:
-                            if hs[c + 1] < hs[c] or (hs[c + 1] == hs[c] and hd[c + 1] > hd[c]):
-                                c += 1
-                        if hs[c] < s or (hs[c] == s and hd[c] > doc):
-                            hs[i] = hs[c]
-                            hd[i] = hd[c]
-                            i = c
-                        else:
+                        was = acc[d]
+                        now = was + wt * data[p]
+                        touched[n_touched] = d  # branch-free: the slot is kept when the cell leaves zero
+                        n_touched += (was == 0.0) & (now != 0.0)
+                        acc[d] = now
+                        p += 1
+                if p == last_p:
+                    b += 1
+            pos[t] = p
+            bc[t] = b
+        # non-essential terms: their postings in the window, for lookups
+        for r in range(ne):
+            t = order[r]
+            # term t's first posting >= hi: walk its blocks, then binary search in one (written out: a call
+            # passing these arrays costs more in reference counting than the search)
+            p = pos[t]
+            if p < end[t]:
+                if indices[p] < hi:
+                    b = bc[t]
+                    while b < be[t]:
+                        if block_last[b] >= hi:
                             break
-                    hs[i] = s
-                    hd[i] = doc
+                        b += 1
+                    bc[t] = b
+                    if b == be[t]:
+                        p = end[t]
+                    else:
+                        first = start[t] + (b - b0[t]) * block
+                        p = max(p, first)
+                        top = min(first + block, end[t])
+                        while p < top:
+                            mid = (p + top) >> 1
+                            if indices[mid] < hi:
+                                p = mid + 1
+                            else:
+                                top = mid
+            stop[t] = p
+        # Candidates. With no non-essential term a score is complete: offer it. Otherwise keep the candidates that
+        # could still beat theta in a bitmap, so they are visited in document order and each non-essential term is
+        # looked up with a cursor that only moves forward.
+        for j in range(n_touched):
+            d = touched[j]
+            s = acc[d]
+            if s == 0.0:
+                continue
+            if filtered:
+                if allow[lo + d] == 0:
+                    acc[d] = 0.0
+                    continue
+            if ne > 0:
+                if s + rest < theta:  # (equal may still win a tie, which the insertion test settles)
+                    acc[d] = 0.0
+                else:
+                    bits[d >> 6] |= np.uint64(1) << np.uint64(d & 63)
+                continue
+            acc[d] = 0.0
+            doc = base + lo + d
+            if n < k:
+                n = _offer(hs, hd, n, s, doc)
+                if n == k:
                     theta = hs[0]
-                    while ne < m and prefix[ne] <= theta:
-                        rest += tight[ne]
-                        ne += 1
-        cur = nxt
+            elif s > theta or (s == theta and doc < hd[0]):  # unordered here: a tie goes to the earlier document
+                # the worst entry gives way: put (s, doc) at the root and sift it down (written out: a call
+                # passing the heap's arrays costs more in reference counting than the sift)
+                i = 0
+                while True:
+                    c = 2 * i + 1
+                    if c >= n:
+                        break
+                    if c + 1 < n:
+                        if hs[c + 1] < hs[c] or (hs[c + 1] == hs[c] and hd[c + 1] > hd[c]):
+                            c += 1
+                    if hs[c] < s or (hs[c] == s and hd[c] > doc):
+                        hs[i] = hs[c]
+                        hd[i] = hd[c]
+                        i = c
+                    else:
+                        break
+                hs[i] = s
+                hd[i] = doc
+                theta = hs[0]
+        if ne > 0:
+            for word_index in range(WINDOW >> 6):
+                word = bits[word_index]
+                if word == 0:
+                    continue
+                bits[word_index] = 0
+                while word != 0:
+                    d = (word_index << 6) + trailing_zeros(word)
+                    word &= word - np.uint64(1)
+                    s = acc[d]
+                    acc[d] = 0.0
+                    if s + rest < theta:
+                        continue
+                    target = lo + d
+                    left = rest
+                    for r in range(ne - 1, -1, -1):  # non-essential terms, largest bound first
+                        t = order[r]
+                        left -= bound[t]
+                        c = pos[t]
+                        while c + 8 < stop[t]:
+                            if indices[c + 8] >= target:
+                                break
+                            c += 8
+                        while c < stop[t]:
+                            if indices[c] >= target:
+                                break
+                            c += 1
+                        pos[t] = c
+                        if c < stop[t]:
+                            if indices[c] == target:
+                                s += w[t] * data[c]
+                        if s + left < theta:
+                            s = -np.inf
+                            break
+                    doc = base + target
+                    if s > theta or (s == theta and doc < hd[0]):
+                        if s != 0.0:
+                            # the worst entry gives way: put (s, doc) at the root and sift it down (written out: a call
+                            # passing the heap's arrays costs more in reference counting than the sift)
+                            i = 0
+                            while True:
+                                c = 2 * i + 1
+                                if c >= n:
+                                    break
+                                if c + 1 < n:
+                                    if hs[c + 1] < hs[c] or (hs[c + 1] == hs[c] and hd[c + 1] > hd[c]):
+                                        c += 1
+                                if hs[c] < s or (hs[c] == s and hd[c] > doc):
+                                    hs[i] = hs[c]
+                                    hd[i] = hd[c]
+                                    i = c
+                                else:
+                                    break
+                            hs[i] = s
+                            hd[i] = doc
+                            theta = hs[0]
+        for r in range(ne):  # non-essential terms move past the window too
+            t = order[r]
+            pos[t] = stop[t]
+            b = bc[t]
+            while b < be[t]:
+                if block_last[b] >= hi:
+                    break
+                b += 1
+            bc[t] = b
+        lo = hi
     return n
 
 
@@ -414,7 +522,6 @@ def search_shard(
     block_max,
     block_last,
     block_ptr,
-    term_max,
     n_docs,
     base,
     allow,
@@ -443,9 +550,10 @@ def search_shard(
             for t in tq:
                 postings += indptr[t + 1] - indptr[t]
             if postings > 0:
-                if postings <= taat_max:
+                if postings <= taat_max or taat_max < 0:
+                    sparse = taat_max >= 0 and postings * 4 < n_docs
                     hn[q] = _term_at_a_time(
-                        tq, wq, data, indices, indptr, n_docs, base, allow, hs[q], hd[q], hn[q], acc, touched, postings
+                        tq, wq, data, indices, indptr, n_docs, base, allow, hs[q], hd[q], hn[q], acc, touched, sparse
                     )
                 else:
                     hn[q] = _maxscore(
@@ -457,12 +565,14 @@ def search_shard(
                         block_max,
                         block_last,
                         block_ptr,
-                        term_max,
+                        n_docs,
                         base,
                         allow,
                         hs[q],
                         hd[q],
                         hn[q],
+                        acc,
+                        touched,
                     )
         if final:
             _sort_heap(hs[q], hd[q], hn[q])
