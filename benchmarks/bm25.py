@@ -29,7 +29,8 @@ is printed beside wall-clock QPS, since CPU time moves less on a shared
 machine. Quality: nDCG@10 and recall@100 of each system's batch top 100 by
 pytrec_eval (tamis.eval.metrics.ranking); a hit with score 0 (no query term in
 the document) is not a result. Build time is analysis plus indexing, best of
-the rounds (BEIR) or one build in its own process (scale).
+the rounds (BEIR) or one build in its own process (scale). Each timed figure
+repeats its mode over the query set for at least 0.25 s.
 
 Scale mode grows N documents of 3-20 random lines of the web pool (fixed
 seed), as Parquet shards. Queries are 2-5 consecutive words of one line of a
@@ -75,7 +76,8 @@ POOL = SHARED / "curation" / "web_pool" / "pool.jsonl.gz"
 K, K_QUALITY = 10, 100
 
 
-# --- the systems: build(ids, texts), search(queries, k) -> (ids, scores) per query, single(query, k) -------------
+# --- the systems: build(ids, texts); batch(queries, k) and single(query, k), timed, in the system's own output;
+# results(queries, k) -> (ids, scores) per query as lists, for the quality figures ------------------------------
 
 
 class Tamis:
@@ -87,12 +89,15 @@ class Tamis:
     def open(self, root):
         self.retriever = BM25Retriever.open(root)
 
-    def search(self, queries, k):
-        ids, scores = self.retriever.search(queries, k)
-        return ids, [s.tolist() for s in scores]
+    def batch(self, queries, k):
+        return self.retriever.search(queries, k)
 
     def single(self, query, k):
-        return self.retriever.search([query], k)[0][0]
+        return self.retriever.search([query], k)
+
+    def results(self, queries, k):
+        ids, scores = self.retriever.search(queries, k)
+        return ids, [s.tolist() for s in scores]
 
 
 class BM25S:
@@ -130,16 +135,16 @@ class BM25S:
         self.tokenizer.load_stopwords(root)
         self.ids = np.load(os.path.join(root, "ids.npy"))
 
-    def _retrieve(self, queries, k):
+    def batch(self, queries, k):
         tokens = self.tokenizer.tokenize(queries, update_vocab=False, return_as="ids", show_progress=False)
         return self.model.retrieve(tokens, k=k, corpus=self.ids, n_threads=1, show_progress=False)
 
-    def search(self, queries, k):
-        docs, scores = self._retrieve(queries, k)
-        return [[str(d) for d in row] for row in docs.tolist()], scores.tolist()
-
     def single(self, query, k):
-        return self._retrieve([query], k)[0][0].tolist()
+        return self.batch([query], k)
+
+    def results(self, queries, k):
+        docs, scores = self.batch(queries, k)
+        return [[str(d) for d in row] for row in docs.tolist()], scores.tolist()
 
 
 class Tantivy:
@@ -166,20 +171,17 @@ class Tantivy:
         self.index = tantivy.Index.open(root)
         self.searcher = self.index.searcher()
 
-    def _hits(self, query, k):
-        parsed, _ = self.index.parse_query_lenient(query, ["body"])
-        return self.searcher.search(parsed, k).hits
-
-    def search(self, queries, k):
-        ids, scores = [], []
-        for q in queries:
-            hits = self._hits(q, k)
-            ids.append([self.searcher.doc(a)["id"][0] for _, a in hits])
-            scores.append([s for s, _ in hits])
-        return ids, scores
-
     def single(self, query, k):
-        return [self.searcher.doc(a)["id"][0] for _, a in self._hits(query, k)]
+        parsed, _ = self.index.parse_query_lenient(query, ["body"])
+        hits = self.searcher.search(parsed, k).hits
+        return [self.searcher.doc(a)["id"][0] for _, a in hits], [s for s, _ in hits]
+
+    def batch(self, queries, k):  # no batch call in tantivy: a loop
+        return [self.single(q, k) for q in queries]
+
+    def results(self, queries, k):
+        found = self.batch(queries, k)
+        return [ids for ids, _ in found], [scores for _, scores in found]
 
 
 class RankBM25:
@@ -201,18 +203,17 @@ class RankBM25:
         tokens = bm25s.tokenize([query], stopwords="en", stemmer=self.stemmer, return_ids=False, show_progress=False)
         return self.model.get_scores(tokens[0])
 
-    def search(self, queries, k):
-        ids, scores = [], []
-        for q in queries:
-            s = self._scores(q)
-            top = np.argsort(-s, kind="stable")[:k]
-            ids.append([self.ids[d] for d in top])
-            scores.append(s[top].tolist())
-        return ids, scores
-
     def single(self, query, k):
         s = self._scores(query)
-        return [self.ids[d] for d in np.argsort(-s, kind="stable")[:k]]
+        top = np.argsort(-s, kind="stable")[:k]
+        return [self.ids[d] for d in top], s[top].tolist()
+
+    def batch(self, queries, k):  # no batch call in rank-bm25: a loop
+        return [self.single(q, k) for q in queries]
+
+    def results(self, queries, k):
+        found = self.batch(queries, k)
+        return [ids for ids, _ in found], [scores for _, scores in found]
 
 
 # --- timing and quality ----------------------------------------------------------------------------------------
@@ -225,26 +226,34 @@ def _clock(fn) -> tuple[float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def time_queries(systems, queries: list[str], rounds: int) -> dict[str, dict[str, float]]:
-    """Best single and batch QPS (wall and CPU) of each system over round-robin rounds, after one warm-up call."""
+def time_queries(systems, queries: list[str], rounds: int, min_time: float = 0.25) -> dict[str, dict[str, float]]:
+    """Best single and batch QPS (wall and CPU) of each system over round-robin rounds, after a warm-up call.
+
+    A round repeats each mode over the whole query set until `min_time` seconds have passed, so one short
+    call preempted by another process cannot decide a figure.
+    """
     best = {s.name: {"single_qps": 0.0, "batch_qps": 0.0, "single_qps_cpu": 0.0, "batch_qps_cpu": 0.0} for s in systems}
     for s in systems:
-        s.search(queries[:2], K)  # compiles numba kernels, fills caches
+        s.batch(queries[:2], K)  # compiles numba kernels, fills caches
+        s.single(queries[0], K)
     for _ in range(rounds):
         for s in systems:
             for mode, fn in (
-                ("batch", lambda s=s: s.search(queries, K)),
+                ("batch", lambda s=s: s.batch(queries, K)),
                 ("single", lambda s=s: [s.single(q, K) for q in queries]),
             ):
-                wall, cpu = _clock(fn)
+                passes, wall, cpu = 0, 0.0, 0.0
+                while wall < min_time:
+                    w, c = _clock(fn)
+                    passes, wall, cpu = passes + 1, wall + w, cpu + c
                 b = best[s.name]
-                b[f"{mode}_qps"] = max(b[f"{mode}_qps"], len(queries) / wall)
-                b[f"{mode}_qps_cpu"] = max(b[f"{mode}_qps_cpu"], len(queries) / max(cpu, 1e-9))
+                b[f"{mode}_qps"] = max(b[f"{mode}_qps"], passes * len(queries) / wall)
+                b[f"{mode}_qps_cpu"] = max(b[f"{mode}_qps_cpu"], passes * len(queries) / max(cpu, 1e-9))
     return best
 
 
 def quality(system, qids: list[str], queries: list[str], qrels: dict[str, dict[str, int]]) -> dict[str, float]:
-    ids, scores = system.search(queries, K_QUALITY)
+    ids, scores = system.results(queries, K_QUALITY)
     run = {q: {d: float(s) for d, s in zip(i, sc, strict=True) if s != 0} for q, i, sc in zip(qids, ids, scores, strict=True)}
     return ranking(run, qrels, K, K_QUALITY)
 
@@ -303,13 +312,31 @@ def pool_lines(min_chars: int = 40) -> list[str]:
         return [ln for row in f for ln in json.loads(row)["text"].split("\n") if len(ln) >= min_chars]
 
 
-def write_synthetic(n_docs: int, n_queries: int, folder: Path, shard_docs: int = 100_000, seed: int = 0):
-    """N documents of 3-20 random pool lines as Parquet files; queries cut from one line of a random document,
-    each judged relevant in every document holding that line. Returns (paths, query ids, queries, qrels)."""
+def synthetic_plan(n_docs: int, n_queries: int, seed: int = 0):
+    """The pool lines, each document's lines, and the queries with their judgments (see the module docstring)."""
     lines = np.array(pool_lines(), dtype=object)
     rng = np.random.default_rng(seed)
     sizes = rng.integers(3, 21, size=n_docs)
     picks = rng.integers(0, len(lines), size=int(sizes.sum()))
+    chosen = picks[rng.integers(0, len(picks), size=n_queries)]
+    queries = []
+    for line in chosen:
+        words = lines[line].split()
+        first = int(rng.integers(0, max(1, len(words) - 4)))
+        queries.append(" ".join(words[first : first + int(rng.integers(2, 6))]))
+    doc_of_pick = np.repeat(np.arange(n_docs), sizes)
+    holders: dict[int, list[int]] = {}
+    hit = np.isin(picks, chosen)
+    for line, doc in zip(picks[hit].tolist(), doc_of_pick[hit].tolist(), strict=True):
+        holders.setdefault(line, []).append(doc)
+    qids = [f"q{i}" for i in range(n_queries)]
+    qrels = {q: {f"syn-{d}": 1 for d in holders[int(line)]} for q, line in zip(qids, chosen, strict=True)}
+    return lines, sizes, picks, qids, queries, qrels
+
+
+def write_synthetic(n_docs: int, n_queries: int, folder: Path, shard_docs: int = 100_000, seed: int = 0):
+    """The plan's documents as Parquet files of `shard_docs`; returns (paths, query ids, queries, qrels)."""
+    lines, sizes, picks, qids, queries, qrels = synthetic_plan(n_docs, n_queries, seed)
     bounds = np.concatenate([[0], np.cumsum(sizes)])
     paths = []
     for start in range(0, n_docs, shard_docs):
@@ -318,19 +345,6 @@ def write_synthetic(n_docs: int, n_queries: int, folder: Path, shard_docs: int =
         path = folder / f"synthetic-{start // shard_docs:05d}.parquet"
         pq.write_table(pa.table({"id": [f"syn-{i}" for i in range(start, stop)], "text": texts}), path)
         paths.append(str(path))
-    chosen = picks[rng.integers(0, len(picks), size=n_queries)]
-    queries = []
-    for line in chosen:
-        words = lines[line].split()
-        first = int(rng.integers(0, max(1, len(words) - 4)))
-        queries.append(" ".join(words[first : first + int(rng.integers(2, 6))]))
-    doc_of_pick = np.repeat(np.arange(n_docs), sizes)
-    qids = [f"q{i}" for i in range(n_queries)]
-    holders: dict[int, list[int]] = {}
-    hit = np.isin(picks, chosen)
-    for line, doc in zip(picks[hit].tolist(), doc_of_pick[hit].tolist(), strict=True):
-        holders.setdefault(line, []).append(doc)
-    qrels = {q: {f"syn-{d}": 1 for d in holders[int(line)]} for q, line in zip(qids, chosen, strict=True)}
     return paths, qids, queries, qrels
 
 

@@ -63,13 +63,18 @@ def brute_force(retriever: BM25Retriever, queries: list[str], k: int, allow: np.
 
 @pytest.mark.parametrize("variant", ["lucene", "bm25+", "okapi"])
 @pytest.mark.parametrize("shard_docs", [12_000, 5_000])
-@pytest.mark.parametrize("strategy", ["maxscore", "term-at-a-time", "dense"])
+@pytest.mark.parametrize("strategy", ["auto", "maxscore", "term-at-a-time", "dense"])
 def test_every_strategy_gives_the_brute_force_top_k(zipf_corpus, zipf_queries, variant, shard_docs, strategy):
     retriever = BM25Retriever(bm25.build(zipf_corpus, bm25.BM25Config(variant=variant, shard_docs=shard_docs)))
-    if retriever._taat_max == -1:  # okapi's negative idf here: the retriever scores densely, and so does this test
+    if retriever._strategy == bm25_kernel.DENSE:  # okapi's negative idf here: the retriever scores densely
         assert variant == "okapi" and (retriever.index.vocab.idf < 0).any()
         strategy = "dense"
-    retriever._taat_max = {"maxscore": 0, "term-at-a-time": 1 << 40, "dense": -1}[strategy]
+    retriever._strategy = {
+        "auto": bm25_kernel.AUTO,
+        "maxscore": bm25_kernel.MAXSCORE,
+        "term-at-a-time": bm25_kernel.TERM_AT_A_TIME,
+        "dense": bm25_kernel.DENSE,
+    }[strategy]
     for k in (1, 10, 100):
         positions, scores = retriever.search_positions(zipf_queries, k)
         for q, (want_docs, want_scores), got_docs, got_scores in zip(
@@ -81,7 +86,7 @@ def test_every_strategy_gives_the_brute_force_top_k(zipf_corpus, zipf_queries, v
 
 def test_maxscore_keeps_ties_in_document_order(zipf_corpus):
     retriever = BM25Retriever(bm25.build(zipf_corpus))
-    retriever._taat_max = 0
+    retriever._strategy = bm25_kernel.MAXSCORE
     positions, scores = retriever.search_positions(["w000"], 50)
     ties = np.flatnonzero(np.diff(scores[0]) == 0)
     assert len(ties) > 10  # equal scores are common here ...
@@ -90,7 +95,7 @@ def test_maxscore_keeps_ties_in_document_order(zipf_corpus):
 
 def test_a_filter_is_exact_under_pruning(zipf_corpus, zipf_queries):
     retriever = BM25Retriever(bm25.build(zipf_corpus, bm25.BM25Config(shard_docs=5_000)))
-    retriever._taat_max = 0
+    retriever._strategy = bm25_kernel.MAXSCORE
     allow = np.array([s == "b" for s in zipf_corpus["source"].to_pylist()])
     positions, _ = retriever.search_positions(zipf_queries, 10, where={"source": "b"})
     for got, (want, _) in zip(positions, brute_force(retriever, zipf_queries, 10, allow), strict=True):

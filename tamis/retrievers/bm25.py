@@ -27,13 +27,10 @@ from tamis.errors import ConfigError
 from tamis.indexes.analysis import SEPARATOR, Analyzer
 from tamis.indexes.bm25 import BLOCK, BM25Index, load
 from tamis.retrievers.base import Hits
-from tamis.retrievers.bm25_kernel import WINDOW, query_terms, search_shard
+from tamis.retrievers.bm25_kernel import AUTO, DENSE, WINDOW, query_terms, search_shard
 
 log = logging.getLogger(__name__)
 
-# A query touching at most this many postings of a shard is scored term-at-a-time: below it, summing every posting
-# costs less than MaxScore's bookkeeping (measured on synthetic web text, see docs/bm25.md); both are exact.
-TAAT_MAX_POSTINGS = 1 << 14
 WORD_CACHE = 1 << 20  # raw words whose vocabulary id is remembered
 _END = -2  # the id of SEPARATOR in an analyzed word stream
 _UNSEEN = -3  # a word not in the cache yet
@@ -61,7 +58,7 @@ class BM25Retriever:
         self._scratch = (np.zeros(size, np.float64), np.zeros(size, np.int32))
         # The touched list counts on scores that never return to zero once they leave it: true when no
         # contribution is negative, i.e. no idf is (only okapi's floor can be). Otherwise score every shard densely.
-        self._taat_max = -1 if bool(np.any(np.asarray(index.vocab.idf) < 0)) else TAAT_MAX_POSTINGS
+        self._strategy = DENSE if bool(np.any(np.asarray(index.vocab.idf) < 0)) else AUTO
         self._no_filter = np.zeros(0, np.uint8)
 
     @classmethod
@@ -147,7 +144,7 @@ class BM25Retriever:
             allow = self._mask(s, where) if where else self._no_filter
             n_docs, base = int(self._bases[s + 1] - self._bases[s]), int(self._bases[s])
             search_shard(
-                tids, weights, bounds, *arrays, n_docs, base, allow, self._taat_max, hs, hd, hn, acc, touched, s == last
+                tids, weights, bounds, *arrays, n_docs, base, allow, self._strategy, hs, hd, hn, acc, touched, s == last
             )
         if self._has_shift and len(tids):
             shift = np.zeros(n_queries)

@@ -1,36 +1,44 @@
-"""Exact top-k BM25 over one index shard, compiled with numba: term-at-a-time for short postings, block-max MaxScore
-for long ones.
+"""Exact top-k BM25 over one index shard, compiled with numba: term-at-a-time for short postings, windowed block-max
+MaxScore for long ones.
 
 A query's score for a document is the sum of its terms' stored contributions,
 each times the term's count in the query. Two exact strategies, picked per
 query and shard by the number of postings the query touches:
 
-- **term-at-a-time** (at most `taat_max` postings): add every posting into a
-  dense accumulator that stays zero between queries (only touched cells are
-  reset), then offer the touched documents to a k-heap. No per-query
-  allocation of the shard's size, no pass over untouched documents.
-- **block-max MaxScore** (Turtle & Flood 1995; Ding & Suel 2011; as in PISA):
-  terms sorted by their upper bound (largest contribution times query count).
-  Once the heap holds k documents, its worst score is a threshold θ, and the
-  longest run of low-bound terms whose bounds sum to at most θ is
-  "non-essential": a document found only in them cannot beat θ. Documents are
-  visited in order over the essential terms' postings only; a candidate's
-  bound is then tightened with each non-essential term's *block* maximum (the
-  largest contribution among the 64 postings around it), and those terms are
-  looked up (by block, then binary search) only while the bound still beats θ.
+- **term-at-a-time** (at most TAAT_MAX_POSTINGS postings, or while the top k is still filling): add every posting into an
+  accumulator that stays zero between queries, then offer each document with a
+  non-zero score to the top k, either from a list of the touched cells (few
+  postings against the shard) or in one ordered pass (many). No allocation of
+  the shard's size per query.
+- **windowed block-max MaxScore** (Turtle & Flood 1995; Ding & Suel 2011; the
+  window scheme of Lucene's MaxScoreBulkScorer): the shard is read in windows
+  of WINDOW documents. In a window each term's bound is the largest block
+  maximum (largest contribution among 64 postings, stored in the index) of its
+  blocks there. Once the top k is full, its worst score is a threshold θ:
+  a window whose bounds sum to ≤ θ is skipped whole; otherwise the terms with
+  the smallest bounds, as many as sum to ≤ θ, are "non-essential" (a document
+  found only in them cannot beat θ). The essential terms' postings are summed
+  term-at-a-time into a window-sized accumulator, skipping each block whose
+  maximum plus every other term's bound cannot beat θ; then each candidate
+  that could still beat θ with the non-essential bounds is visited in document
+  order (a bitmap) and looked up in the non-essential terms with cursors that
+  only move forward, largest bound first, stopping as soon as it cannot win.
 
-Why it is exact: every skipped document has an upper bound ≤ θ, so its score is
-≤ θ; the heap orders by (score desc, document asc), and documents arrive in
-increasing global order (shards in order, documents in order), so a later
-document that only ties θ would rank below the heap's worst anyway. Bounds are
-inflated by 1e-7 (relative) so float rounding in a different summation order
-can never let a true score exceed its bound. Scores are summed in float64.
+Why it is exact: a document is skipped only when an upper bound of its score is
+≤ θ. Bounds are inflated by 1e-7 (relative) and clamped at 0, so a bound
+exceeds the score it bounds whatever the float rounding: a skipped document
+scores strictly below θ and could not enter even by a tie. Candidates that
+tie θ are settled by the order (score desc, document asc). Scores are summed
+in float64 from the float32 contributions.
 
-The heap carries over from shard to shard (documents are numbered
-`base + local`), so later shards start with the threshold earlier ones set;
-the last shard's call sorts each heap best-first. Compiled with `cache=True`:
-the first call in a fresh environment compiles (a few seconds), later
-processes load the cached machine code.
+The top k is a heap with its worst entry at the root (or, for k ≤ 16, an array
+sorted worst first, which is also a valid heap) and it carries over from shard
+to shard (documents numbered `base + local`), so a later shard starts with the
+threshold the earlier ones set; the last shard's call sorts it best first.
+Heap updates are written out inline: numba reference-counts every array
+passed to a call, and those atomic operations cost more than the updates.
+Compiled with `cache=True`: the first call in a fresh environment compiles
+(about ten seconds), later processes load the cached machine code.
 """
 
 import numpy as np
@@ -38,6 +46,12 @@ from numba import njit
 from numba.cpython.unsafe.numbers import trailing_zeros
 
 INFLATE = 1.0 + 1e-7
+# Strategies (search_shard's `strategy`): AUTO picks per query and shard; the others force one (tests, and
+# DENSE for indexes with negative contributions, where only the dense pass is exact).
+AUTO, TERM_AT_A_TIME, MAXSCORE, DENSE = 0, 1, 2, 3
+# Under AUTO, a query touching at most this many postings of a shard is scored term-at-a-time: below it, summing
+# every posting costs less than MaxScore's bookkeeping (measured on synthetic web text, docs/bm25.md).
+TAAT_MAX_POSTINGS = 1 << 14
 WINDOW = 4096  # documents per MaxScore window: the unit of its bounds and of its accumulator
 
 
@@ -145,10 +159,27 @@ def _term_at_a_time(tids, weights, data, indices, indptr, n_docs, base, allow, h
             hd[j] = doc
     theta = hs[0] if n == k else -np.inf
     # Nested tests, most selective first: numba compiles a compound condition here to much slower code.
-    for j in range(n_touched if sparse else n_docs):
-        d = touched[j] if sparse else j
-        s = acc[d]
-        acc[d] = 0.0
+    count = n_touched if sparse else n_docs
+    j = 0
+    while j < count:
+        if sparse:
+            d = touched[j]
+            s = acc[d]
+            acc[d] = 0.0  # (in the dense case the whole range is cleared at the end, a cheaper store)
+        else:
+            if j & 15 == 0 and j + 16 <= count:
+                # skip 16 documents at once when none beats theta: a max over 4 independent chains (so the
+                # compare latencies overlap) costs far less than 16 one-by-one tests
+                m0 = max(max(acc[j], acc[j + 4]), max(acc[j + 8], acc[j + 12]))
+                m1 = max(max(acc[j + 1], acc[j + 5]), max(acc[j + 9], acc[j + 13]))
+                m2 = max(max(acc[j + 2], acc[j + 6]), max(acc[j + 10], acc[j + 14]))
+                m3 = max(max(acc[j + 3], acc[j + 7]), max(acc[j + 11], acc[j + 15]))
+                if max(max(m0, m1), max(m2, m3)) < theta:
+                    j += 16
+                    continue
+            d = j
+            s = acc[d]
+        j += 1
         if s >= theta:
             if s != 0.0:
                 if not filtered or allow[d] != 0:
@@ -199,7 +230,37 @@ def _term_at_a_time(tids, weights, data, indices, indptr, n_docs, base, allow, h
                         hd[i] = doc
                     if n == k:
                         theta = hs[0]
+    if not sparse:
+        acc[:n_docs] = 0.0
     return n
+
+
+@njit(cache=True)
+def _kth_largest(values, lo, hi, k, buf):
+    """The k-th largest of values[lo:hi] (-inf when there are fewer than k), with `buf` as scratch of k slots."""
+    if hi - lo < k:
+        return -np.inf
+    n = 0
+    for p in range(lo, hi):
+        x = values[p]
+        if n < k:  # fill, keeping buf ascending
+            at = n
+            n += 1
+            while at > 0:
+                if buf[at - 1] <= x:
+                    break
+                buf[at] = buf[at - 1]
+                at -= 1
+            buf[at] = x
+        elif x > buf[0]:  # the smallest gives way
+            at = 0
+            while at + 1 < k:
+                if buf[at + 1] >= x:
+                    break
+                buf[at] = buf[at + 1]
+                at += 1
+            buf[at] = x
+    return buf[0]
 
 
 @njit(cache=True)
@@ -228,7 +289,18 @@ def _maxscore(tids, weights, data, indices, indptr, block_max, block_last, block
     filtered = len(allow) > 0
     k = len(hs)
     never = np.int64(1) << 62
-    theta = hs[0] if n == k else -np.inf
+    # A floor under the k-th best score before any document is scored: a term's k largest block maxima are the
+    # contributions of k different documents, each scoring at least that much (contributions are never negative
+    # on this path). Not with a filter, which may exclude those documents.
+    floor = -np.inf
+    if not filtered and k <= 64:
+        buf = np.empty(k, np.float32)
+        for t in range(m):
+            if be[t] - b0[t] >= k:
+                floor = max(floor, w[t] * _kth_largest(block_max, b0[t], be[t], k, buf))
+            elif end[t] - start[t] >= k:
+                floor = max(floor, w[t] * _kth_largest(data, start[t], end[t], k, buf))
+    theta = max(floor, hs[0]) if n == k else floor  # what a document must beat to be worth scoring
     lo = np.int64(0)
     while True:
         # the window starts at the first document any term still has
@@ -241,21 +313,22 @@ def _maxscore(tids, weights, data, indices, indptr, block_max, block_last, block
             break
         lo = max(lo, first_doc)
         hi = lo + WINDOW
-        # each term's bound in [lo, hi): the largest max of its blocks that reach into the window
+        # each term's bound in [lo, hi): the largest max of its blocks that may reach into the window (from the
+        # cursor's block on, each block while the one before it ends inside the window: block_last only, no postings)
         total = 0.0
         for t in range(m):
             v = 0.0
             b = bc[t]
             while b < be[t]:
-                if indices[start[t] + (b - b0[t]) * block] >= hi:
-                    break
                 x = w[t] * block_max[b]
                 if x > v:
                     v = x
+                if block_last[b] >= hi - 1:
+                    break
                 b += 1
             bound[t] = v * INFLATE
             total += bound[t]
-        if n == k and total <= theta:  # nothing in the window can enter: move every term past it
+        if total <= theta:  # nothing in the window can enter: move every term past it
             for t in range(m):
                 # term t's first posting >= hi: walk its blocks, then binary search in one (written out: a call
                 # passing these arrays costs more in reference counting than the search)
@@ -292,10 +365,9 @@ def _maxscore(tids, weights, data, indices, indptr, block_max, block_last, block
             order[j] = t
         ne = 0
         rest = 0.0
-        if n == k:
-            while ne < m and rest + bound[order[ne]] <= theta:
-                rest += bound[order[ne]]
-                ne += 1
+        while ne < m and rest + bound[order[ne]] <= theta:
+            rest += bound[order[ne]]
+            ne += 1
         # essential terms: sum their postings in the window into acc (window-local), block by block, skipping a
         # block whose max plus every other term's window bound cannot beat theta
         n_touched = 0
@@ -309,7 +381,7 @@ def _maxscore(tids, weights, data, indices, indptr, block_max, block_last, block
                     break
                 first = start[t] + (b - b0[t]) * block
                 last_p = min(first + block, end[t])
-                if n == k and w[t] * block_max[b] * INFLATE + others <= theta:
+                if w[t] * block_max[b] * INFLATE + others <= theta:
                     if block_last[b] < hi:
                         p = last_p
                     else:
@@ -383,8 +455,8 @@ def _maxscore(tids, weights, data, indices, indptr, block_max, block_last, block
             if n < k:
                 n = _offer(hs, hd, n, s, doc)
                 if n == k:
-                    theta = hs[0]
-            elif s > theta or (s == theta and doc < hd[0]):  # unordered here: a tie goes to the earlier document
+                    theta = max(floor, hs[0])
+            elif s > hs[0] or (s == hs[0] and doc < hd[0]):  # unordered here: a tie goes to the earlier document
                 # the worst entry gives way: put (s, doc) at the root and sift it down (written out: a call
                 # passing the heap's arrays costs more in reference counting than the sift)
                 i = 0
@@ -403,7 +475,7 @@ def _maxscore(tids, weights, data, indices, indptr, block_max, block_last, block
                         break
                 hs[i] = s
                 hd[i] = doc
-                theta = hs[0]
+                theta = max(floor, hs[0])
         if ne > 0:
             for word_index in range(WINDOW >> 6):
                 word = bits[word_index]
@@ -438,28 +510,33 @@ def _maxscore(tids, weights, data, indices, indptr, block_max, block_last, block
                         if s + left < theta:
                             s = -np.inf
                             break
+                    if s == -np.inf:
+                        continue
                     doc = base + target
-                    if s > theta or (s == theta and doc < hd[0]):
-                        if s != 0.0:
-                            # the worst entry gives way: put (s, doc) at the root and sift it down (written out: a call
-                            # passing the heap's arrays costs more in reference counting than the sift)
-                            i = 0
-                            while True:
-                                c = 2 * i + 1
-                                if c >= n:
-                                    break
-                                if c + 1 < n:
-                                    if hs[c + 1] < hs[c] or (hs[c + 1] == hs[c] and hd[c + 1] > hd[c]):
-                                        c += 1
-                                if hs[c] < s or (hs[c] == s and hd[c] > doc):
-                                    hs[i] = hs[c]
-                                    hd[i] = hd[c]
-                                    i = c
-                                else:
-                                    break
-                            hs[i] = s
-                            hd[i] = doc
-                            theta = hs[0]
+                    if n < k:
+                        n = _offer(hs, hd, n, s, doc)
+                        if n == k:
+                            theta = max(floor, hs[0])
+                    elif s > hs[0] or (s == hs[0] and doc < hd[0]):
+                        # the worst entry gives way: put (s, doc) at the root and sift it down (written out: a call
+                        # passing the heap's arrays costs more in reference counting than the sift)
+                        i = 0
+                        while True:
+                            c = 2 * i + 1
+                            if c >= n:
+                                break
+                            if c + 1 < n:
+                                if hs[c + 1] < hs[c] or (hs[c + 1] == hs[c] and hd[c + 1] > hd[c]):
+                                    c += 1
+                            if hs[c] < s or (hs[c] == s and hd[c] > doc):
+                                hs[i] = hs[c]
+                                hd[i] = hd[c]
+                                i = c
+                            else:
+                                break
+                        hs[i] = s
+                        hd[i] = doc
+                        theta = max(floor, hs[0])
         for r in range(ne):  # non-essential terms move past the window too
             t = order[r]
             pos[t] = stop[t]
@@ -525,7 +602,7 @@ def search_shard(
     n_docs,
     base,
     allow,
-    taat_max,
+    strategy,
     hs,
     hd,
     hn,
@@ -550,8 +627,13 @@ def search_shard(
             for t in tq:
                 postings += indptr[t + 1] - indptr[t]
             if postings > 0:
-                if postings <= taat_max or taat_max < 0:
-                    sparse = taat_max >= 0 and postings * 4 < n_docs
+                # MaxScore pays once a threshold exists: with the top k still filling (the first shard), summing
+                # every posting was as fast on synthetic web text; after it, MaxScore was faster (docs/bm25.md)
+                taat = strategy == TERM_AT_A_TIME or strategy == DENSE
+                if strategy == AUTO:
+                    taat = postings <= TAAT_MAX_POSTINGS or hn[q] < len(hs[q])
+                if taat:
+                    sparse = strategy != DENSE and postings * 8 < n_docs
                     hn[q] = _term_at_a_time(
                         tq, wq, data, indices, indptr, n_docs, base, allow, hs[q], hd[q], hn[q], acc, touched, sparse
                     )
