@@ -155,8 +155,8 @@ _END = -2  # the id of SEPARATOR in a mapped word stream
 class TermIds:
     """Texts -> ids of their terms in a vocabulary that grows as new terms appear (one per index shard).
 
-    Per token the work is two dict operations (distinct words of the chunk, then
-    raw word -> term id); stopword and stemming decisions run once per distinct word.
+    Per token the work is one dict lookup (raw word -> term id), two for a chunk
+    that brings new words; stopword and stemming decisions run once per distinct word.
     """
 
     def __init__(self, analyzer: Analyzer):
@@ -168,12 +168,14 @@ class TermIds:
         """Term ids of every kept token of `texts`, in order, and the number of kept tokens per text."""
         stream = self.analyzer.word_stream(texts)
         known = self._word_ids
-        fresh = [w for w in dict.fromkeys(stream) if w not in known]
-        if fresh:
+        found = list(map(known.get, stream))  # one hash per token; words not seen before give None
+        if None in found:
+            fresh = list(dict.fromkeys(w for w, t in zip(stream, found, strict=True) if t is None))
             add = self.terms.setdefault
-            for word, found in zip(fresh, self.analyzer.word_terms_many(fresh), strict=True):
-                known[word] = add(found[0], len(self.terms)) if found else -1
-        ids = np.fromiter(map(known.__getitem__, stream), dtype=np.int64, count=len(stream))
+            for word, terms in zip(fresh, self.analyzer.word_terms_many(fresh), strict=True):
+                known[word] = add(terms[0], len(self.terms)) if terms else -1
+            found = list(map(known.__getitem__, stream))
+        ids = np.array(found, dtype=np.int64)
         ends = ids == _END
         text_of_token = np.cumsum(ends) - ends
         kept = ids >= 0

@@ -264,7 +264,9 @@ def _kth_largest(values, lo, hi, k, buf):
 
 
 @njit(cache=True)
-def _maxscore(tids, weights, data, indices, indptr, block_max, block_last, block_ptr, n_docs, base, allow, hs, hd, n, acc, touched):
+def _maxscore(
+    tids, weights, data, indices, indptr, block_max, block_last, block_ptr, n_docs, base, allow, hs, hd, n, acc, touched
+):
     """Windowed block-max MaxScore (the scheme of Lucene's MaxScoreBulkScorer), exact; see the module docstring."""
     block = 64  # tamis.indexes.bm25.BLOCK; the loader refuses an index with another block size
     m = len(tids)
