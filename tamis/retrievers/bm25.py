@@ -1,8 +1,9 @@
 """Query a BM25 index: analyze the query like the documents, then an exact top k from a compiled kernel.
 
 Query analysis keeps a cache from raw word to vocabulary id (stopword and
-stemming decisions are made once per distinct word), so a query costs a regex,
-a dict lookup per word and one kernel call per index shard. The kernel
+stemming decisions are made once per distinct word), so a batch of queries
+costs one split of their joined text, a dict lookup per word and one kernel
+call per index shard. The kernel
 (tamis/retrievers/bm25_kernel.py) never builds a score array of the shard's
 size: short postings are summed term-at-a-time into a reused accumulator,
 long ones go through block-max MaxScore, which skips the documents that
@@ -10,7 +11,8 @@ cannot reach the top k. A batch of queries is one kernel call per shard.
 Every shard was scored with the global idf and avgdl and the top-k heap
 carries from shard to shard, so results are the exact global top k, ties
 broken by document order (shard, then row). Documents that match no query
-term are never returned.
+term are never returned. The kernel holds the GIL and leaves its scratch
+zeroed after every call, so threads may share a retriever.
 """
 
 import json
@@ -56,8 +58,8 @@ class BM25Retriever:
         # largest shard or MaxScore window, plus the one slot a branch-free append writes past the last.
         size = max(max((sh.n_docs for sh in index.shards), default=0), WINDOW) + 1
         self._scratch = (np.zeros(size, np.float64), np.zeros(size, np.int32))
-        # The touched list counts on scores that never return to zero once they leave it: true when no
-        # contribution is negative, i.e. no idf is (only okapi's floor can be). Otherwise score every shard densely.
+        # MaxScore's bounds and the touched-cell lists count on contributions that are never negative: true unless
+        # some idf is (only okapi's floor can be), and then every shard is scored by the dense pass.
         self._strategy = DENSE if bool(np.any(np.asarray(index.vocab.idf) < 0)) else AUTO
         self._no_filter = np.zeros(0, np.uint8)
 
