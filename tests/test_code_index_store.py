@@ -69,6 +69,10 @@ def test_index_code_pipeline_and_context_command(project, tmp_path, capsys):
                  "--json", "--budget", "300"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["snippets"][0]["path"] != "app/main.py" and printed["tokens"] <= 300
+    assert main(["search", "--code-index", str(out), "--repo", "proj", "--file", "app/main.py", "--line", "9",
+                 "--json", "--budget", "300"]) == 0  # the same context through `tamis search`
+    assert json.loads(capsys.readouterr().out) == printed
+    assert main(["search", "--code-index", str(out), "--file", "app/main.py"]) == 2  # no --line
     assert main(["code", "context", "--index", str(out), "--file", "app/main.py", "--line", "9"]) == 3  # which repo?
     assert main(["index", "code", str(project), "--output", str(out)]) == 2  # not empty without --overwrite
     assert os.path.exists(out / "manifest.json")

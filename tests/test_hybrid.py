@@ -83,3 +83,21 @@ def test_a_bm25_index_of_a_subset_is_refused(real):
     renamed = tiny_corpus().set_column(0, "id", pa.array([f"x{i}" for i in range(12)]))
     with pytest.raises(IntegrityError):
         HybridRetriever(BM25Retriever(bm25.build(renamed)), dense_retriever)
+
+
+def test_tamis_search_opens_a_dense_index_and_fuses_it_with_bm25(tmp_path, capsys):
+    import json
+
+    from tamis.cli import main
+
+    dense_root = str(tmp_path / "dense")
+    dense.build(tiny_corpus(), dense_root, dense.DenseConfig(device="cpu"), embedder())
+    bm25.save(bm25.build(tiny_corpus(), bm25.BM25Config(store_text=True)), str(tmp_path / "bm25"))
+    query = tiny_queries()[0]
+    assert main(["search", "--index", dense_root, query, "-k", "3", "--json"]) == 0
+    alone = json.loads(capsys.readouterr().out)
+    assert len(alone["hits"]) == 3 and alone["hits"][0]["id"] in {"d1", "d6"}
+    assert main(["search", "--index", str(tmp_path / "bm25"), "--index", dense_root, query, "-k", "3", "--json"]) == 0
+    fused = json.loads(capsys.readouterr().out)
+    assert fused["hits"][0]["id"] in {"d1", "d6"} and fused["text_stored"] and "snippet" in fused["hits"][0]
+    assert main(["search", "--index", dense_root, "--index", dense_root, query]) == 2

@@ -43,6 +43,7 @@ COMMANDS = {
     "quality betr": "tamis.cli.quality_betr",
     "quality train": "tamis.cli.quality_train",
     "report": "tamis.cli.report",
+    "search": "tamis.cli.search",
     "verify": "tamis.cli.verify",
 }
 

@@ -7,10 +7,15 @@ identifiers (camelCase, snake_case) into their parts and keeps the whole
 identifier, so `getUserName` matches both "user name" and "getusername".
 The resolved config is stored in the index manifest, and a loaded index rebuilds
 its analyzer from it, so queries are analyzed exactly as the documents were.
+
+Many texts are split in one pass (`word_stream`): for ASCII text of the `word`
+tokenizer, `str.translate` + `split` gives exactly the regex's runs of word
+characters at a fraction of its cost (runs shorter than `min_chars` come out
+too, and `word_terms` maps them to no term), and each text is followed by a
+SEPARATOR token, so callers map the whole stream through one dict.
 """
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -25,6 +30,9 @@ ENGLISH_STOPWORDS = frozenset(
     "these they this to was will with".split()
 )
 _STOPWORD_SETS = {"english": ENGLISH_STOPWORDS, "none": frozenset()}
+SEPARATOR = "\x01"  # ends each text in a word stream; not a word character, so no text yields it as a token
+# ASCII characters that are not regex word characters (\w), mapped to spaces; SEPARATOR itself is kept
+_ASCII_BREAKS = str.maketrans({chr(c): " " for c in range(128) if not (chr(c).isalnum() or chr(c) in "_\x01")})
 # Split an identifier part: acronym before a capitalized word, capitalized word, lowercase run, acronym, digits.
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[^\W\d_A-Z]+|[A-Z]+|[0-9]+")
 
@@ -77,6 +85,22 @@ class Analyzer:
             self._stemmer = Stemmer.Stemmer(c.stemmer)
         self._terms: dict[str, tuple[str, ...]] = {}  # raw token -> its terms (empty for a stopword)
 
+    def word_stream(self, texts: list[str]) -> list[str]:
+        """The raw tokens of many texts, flat, each text followed by SEPARATOR (see the module docstring).
+
+        Tokens shorter than `min_chars` may appear; `word_terms` gives them no term.
+        """
+        if not texts:
+            return []
+        joined = f" {SEPARATOR} ".join(texts) + f" {SEPARATOR}"
+        if self.config.tokenizer == "word" and joined.isascii() and joined.count(SEPARATOR) == len(texts):
+            return (joined.lower() if self.config.lowercase else joined).translate(_ASCII_BREAKS).split()
+        out: list[str] = []
+        for text in texts:
+            out += self.words(text)
+            out.append(SEPARATOR)
+        return out
+
     def words(self, text: str) -> list[str]:
         """Raw tokens before stopwords and stemming (identifier parts included for `code`)."""
         if self.config.tokenizer == "word":
@@ -94,7 +118,7 @@ class Analyzer:
     def word_terms(self, word: str) -> tuple[str, ...]:
         terms = self._terms.get(word)
         if terms is None:
-            if word in self._stop:
+            if word in self._stop or len(word) < self.config.min_chars:
                 terms = ()
             else:
                 terms = (self._stemmer.stemWord(word) if self._stemmer else word,)
@@ -110,9 +134,10 @@ class Analyzer:
         missing = [w for w, t in zip(words, out, strict=True) if t is None]
         if not missing:
             return out
-        kept = [w for w in missing if w not in self._stop]
+        n = self.config.min_chars
+        kept = [w for w in missing if w not in self._stop and len(w) >= n]
         stems = iter(self._stemmer.stemWords(kept) if self._stemmer else kept)
-        found = {w: () if w in self._stop else (next(stems),) for w in missing}
+        found = {w: () if w in self._stop or len(w) < n else (next(stems),) for w in missing}
         if len(cache) + len(found) > self.cache_size:
             cache.clear()
         cache.update(found)
@@ -124,34 +149,34 @@ class Analyzer:
         return [t for w in self.words(text) for t in lookup(w)]
 
 
+_END = -2  # the id of SEPARATOR in a mapped word stream
+
+
 class TermIds:
     """Texts -> ids of their terms in a vocabulary that grows as new terms appear (one per index shard).
 
-    Per token the work is two dict operations (distinct words of the chunk, then
-    raw word -> term id); stopword and stemming decisions run once per distinct word.
+    Per token the work is one dict lookup (raw word -> term id), two for a chunk
+    that brings new words; stopword and stemming decisions run once per distinct word.
     """
 
     def __init__(self, analyzer: Analyzer):
         self.analyzer = analyzer
         self.terms: dict[str, int] = {}  # term -> id, in order of first appearance
-        self._word_ids: dict[str, int] = {}  # raw word -> term id, -1 for a stopword
+        self._word_ids: dict[str, int] = {SEPARATOR: _END}  # raw word -> term id, -1 for a stopword or short word
 
-    def __call__(self, texts: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Term ids of every kept token of `texts`, in order, and the number of kept tokens per text."""
-        words = self.analyzer.words
-        tokens: list[str] = []
-        lengths: list[int] = []
-        for text in texts:
-            w = words(text)
-            tokens += w
-            lengths.append(len(w))
+        stream = self.analyzer.word_stream(texts)
         known = self._word_ids
-        fresh = [w for w in dict.fromkeys(tokens) if w not in known]
-        if fresh:
+        found = list(map(known.get, stream))  # one hash per token; words not seen before give None
+        if None in found:
+            fresh = list(dict.fromkeys(w for w, t in zip(stream, found, strict=True) if t is None))
             add = self.terms.setdefault
-            for word, found in zip(fresh, self.analyzer.word_terms_many(fresh), strict=True):
-                known[word] = add(found[0], len(self.terms)) if found else -1
-        ids = np.fromiter(map(known.__getitem__, tokens), dtype=np.int64, count=len(tokens))
+            for word, terms in zip(fresh, self.analyzer.word_terms_many(fresh), strict=True):
+                known[word] = add(terms[0], len(self.terms)) if terms else -1
+            found = list(map(known.__getitem__, stream))
+        ids = np.array(found, dtype=np.int64)
+        ends = ids == _END
+        text_of_token = np.cumsum(ends) - ends
         kept = ids >= 0
-        doc_of_token = np.repeat(np.arange(len(lengths)), lengths)
-        return ids[kept], np.bincount(doc_of_token[kept], minlength=len(lengths))
+        return ids[kept], np.bincount(text_of_token[kept], minlength=len(texts))

@@ -11,9 +11,16 @@ in-memory build and the Beam pipeline:
    the sorted vocabulary and idf (idf is global, so every shard scores with it);
 3. `score_shard(counts, vocab, config)`: the shard's contribution matrix.
 
+Each term's postings are also cut into blocks of `BLOCK` postings, and the
+index keeps every block's largest contribution and last document
+(`posting_blocks`): the upper bounds that let a query skip documents that
+cannot reach its top k (block-max MaxScore, tamis/retrievers/bm25_kernel.py).
+
 On disk (no pickle): `vocab.arrow` (term, df, idf, shift), and per shard
-`shards/<name>/{data,indices,indptr}.npy` plus `docs.arrow` (id, source, offset,
-meta and optionally text), then `manifest.json` last with sha256 of every file.
+`shards/<name>/{data,indices,indptr,block_max,block_last}.npy` plus `docs.arrow`
+(id, source, offset, meta and optionally text), then `manifest.json` last with
+sha256 of every file. Format 1 (no block files) still loads: its blocks are
+computed on load.
 """
 
 import dataclasses
@@ -25,6 +32,7 @@ from typing import Any, Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from numba import njit
 
 from tamis.errors import ConfigError, InputError, IntegrityError
 from tamis.indexes.analysis import AnalysisConfig, Analyzer, TermIds
@@ -35,9 +43,10 @@ from tamis.validation import Params, parse
 log = logging.getLogger(__name__)
 
 KIND = "bm25-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 VOCAB = "vocab.arrow"
-SHARD_FILES = ("data.npy", "indices.npy", "indptr.npy", "docs.arrow")
+SHARD_FILES = ("data.npy", "indices.npy", "indptr.npy", "block_max.npy", "block_last.npy", "docs.arrow")
+BLOCK = 64  # postings per block of the block-max bounds; part of the format (a new value is a new format version)
 Variant = Literal["lucene", "robertson", "atire", "bm25l", "bm25+", "okapi"]
 
 
@@ -258,17 +267,42 @@ class Vocabulary:
 
 @dataclass
 class Shard:
-    """One shard's contribution matrix (token-major CSC) and its docstore."""
+    """One shard's contribution matrix (token-major CSC), its block-max bounds and its docstore."""
 
     name: str
     data: np.ndarray  # contribution of each (term, doc) posting
     indices: np.ndarray  # int32 document index within the shard
     indptr: np.ndarray  # int64, len(vocab) + 1
     docs: pa.Table  # id, source, offset, meta (, text)
+    block_max: np.ndarray | None = None  # float32, largest contribution of each block of BLOCK postings
+    block_last: np.ndarray | None = None  # int32, last (largest) document of each block
+
+    def __post_init__(self) -> None:
+        if self.block_max is None:
+            self.block_max, self.block_last = posting_blocks(self.data, self.indices, self.indptr)
 
     @property
     def n_docs(self) -> int:
         return self.docs.num_rows
+
+
+def posting_blocks(data: np.ndarray, indices: np.ndarray, indptr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each term's postings cut into blocks of BLOCK (the last one shorter): every block's max contribution and last doc.
+
+    Blocks tile the postings array in order (term by term, a term's blocks
+    contiguous), so block b of the whole shard is the b-th `BLOCK`-run of a
+    term; a term with df postings owns ceil(df / BLOCK) blocks.
+    """
+    counts = (np.diff(indptr) + BLOCK - 1) // BLOCK
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, np.float32), np.zeros(0, np.int32)
+    term = np.repeat(np.arange(len(counts)), counts)
+    first = np.cumsum(counts) - counts
+    starts = indptr[:-1][term] + (np.arange(total) - first[term]) * BLOCK
+    ends = np.minimum(starts + BLOCK, indptr[1:][term])
+    block_max = np.maximum.reduceat(np.asarray(data), starts).astype(np.float32)
+    return block_max, np.asarray(indices)[ends - 1].astype(np.int32)
 
 
 def score_shard(name: str, counts: ShardCounts, docs: pa.Table, vocab: Vocabulary, config: BM25Config) -> Shard:
@@ -282,10 +316,22 @@ def score_shard(name: str, counts: ShardCounts, docs: pa.Table, vocab: Vocabular
     norm = doc_norm[counts.doc]
     weight = vocab.idf[gid] * tfc(config.variant, counts.tf.astype(np.float64), norm, config.k1, config.delta)
     weight -= vocab.shift[gid]
-    order = np.argsort(gid, kind="stable")  # pairs are doc-sorted, so each term's postings stay doc-sorted
     indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
     np.cumsum(np.bincount(gid, minlength=len(vocab)), out=indptr[1:])
+    order = _group_by_term(gid, indptr)  # pairs are doc-sorted, so each term's postings stay doc-sorted
     return Shard(name, weight[order].astype(config.dtype), counts.doc[order], indptr, docs)
+
+
+@njit(cache=True)
+def _group_by_term(gid: np.ndarray, indptr: np.ndarray) -> np.ndarray:
+    """The stable order that groups pairs by term: a counting sort, one pass (argsort would sort, O(n log n))."""
+    slot = indptr[:-1].copy()
+    order = np.empty(len(gid), np.int64)
+    for i in range(len(gid)):
+        g = gid[i]
+        order[slot[g]] = i
+        slot[g] += 1
+    return order
 
 
 # --- in-memory build --------------------------------------------------------------------------------------------
@@ -356,6 +402,8 @@ def write_shard(root: str, shard: Shard, write_docs: bool = True) -> list[str]:
     _save_npy(atomic.join(root, rel, "data.npy"), shard.data)
     _save_npy(atomic.join(root, rel, "indices.npy"), shard.indices)
     _save_npy(atomic.join(root, rel, "indptr.npy"), shard.indptr)
+    _save_npy(atomic.join(root, rel, "block_max.npy"), shard.block_max)
+    _save_npy(atomic.join(root, rel, "block_last.npy"), shard.block_last)
     if write_docs:
         write_docs_file(root, shard.name, shard.docs)
     return [f"{rel}/{f}" for f in SHARD_FILES]
@@ -385,6 +433,7 @@ def write_manifest(
             "avgdl": vocab.avgdl,
             "postings": sum(s["postings"] for s in shards),
         },
+        "block": BLOCK,
         "shards": shards,
         **extra,
     }
@@ -417,10 +466,15 @@ def _load_arrow(path: str, mmap: bool) -> pa.Table:
 
 
 def load(root: str, verify: bool = True, mmap: bool = True) -> BM25Index:
-    """Open an index memory-mapped; by default first verify every file's sha256 against the manifest."""
+    """Open an index memory-mapped; by default first verify every file's sha256 against the manifest.
+
+    A format-1 index (before block-max bounds) loads too: its blocks are computed from the postings.
+    """
     if not os.path.isdir(root):
-        raise InputError(f"Index directory {root} does not exist.")
+        raise InputError(f"Index directory {root} does not exist.", hint="check the --index path")
     found = manifest.read_manifest(root, KIND, FORMAT_VERSION, verify=verify)
+    if found.get("format_version", 0) >= 2 and found.get("block") != BLOCK:
+        raise IntegrityError(f"{root} has posting blocks of {found.get('block')}; this tamis uses {BLOCK}")
     config = config_from_dict(found["config"])
     table = _load_arrow(atomic.join(root, VOCAB), mmap)
     counts = found["counts"]
@@ -435,14 +489,20 @@ def load(root: str, verify: bool = True, mmap: bool = True) -> BM25Index:
     shards = []
     for entry in found["shards"]:
         base = atomic.join(root, "shards", entry["name"])
+        blocks = [None, None]
+        if found["format_version"] >= 2:
+            blocks = [_load_npy(os.path.join(base, f), mmap) for f in ("block_max.npy", "block_last.npy")]
         shard = Shard(
             entry["name"],
             _load_npy(os.path.join(base, "data.npy"), mmap),
             _load_npy(os.path.join(base, "indices.npy"), mmap),
             _load_npy(os.path.join(base, "indptr.npy"), mmap),
             _load_arrow(os.path.join(base, "docs.arrow"), mmap),
+            *blocks,
         )
+        n_blocks = int(((np.diff(shard.indptr) + BLOCK - 1) // BLOCK).sum()) if len(shard.indptr) else -1
         ok = len(shard.indptr) == len(vocab) + 1 and shard.indptr[-1] == len(shard.data) == len(shard.indices)
+        ok = ok and len(shard.block_max) == len(shard.block_last) == n_blocks
         if not ok:
             raise IntegrityError(f"shard {entry['name']} of {root} does not match its vocabulary")
         shards.append(shard)

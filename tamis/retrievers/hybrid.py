@@ -75,6 +75,15 @@ class HybridRetriever:
     def encode(self, queries: Sequence[str]) -> np.ndarray:
         return self.dense.encode(queries)
 
+    def texts(self, ids: Sequence[str]) -> list[str | None] | None:
+        """Document texts for snippets, from whichever index keeps them (TextStore)."""
+        for part in (self.sparse, self.dense):
+            if hasattr(part, "texts"):
+                found = part.texts(ids)
+                if found is not None:
+                    return found
+        return None
+
     def search(self, queries: Sequence[str], k: int = 10, vectors: np.ndarray | None = None) -> Hits:
         if k < 1:
             raise ConfigError(f"The 'k' parameter of search must be >= 1. Got {k} instead.")
