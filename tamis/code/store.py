@@ -10,7 +10,6 @@ Arrays are .npy loaded with allow_pickle=False; tables are Arrow IPC files; ever
 atomically and checksummed in the manifest, which `load` verifies before it reads anything.
 """
 
-import io
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +21,7 @@ from tamis.code.graph import Binding, RepoGraph
 from tamis.code.index import CodeIndexConfig, RepoIndex
 from tamis.code.structure import Definition
 from tamis.errors import InputError, IntegrityError
-from tamis.io import atomic, manifest
+from tamis.io import arrays, atomic, manifest
 from tamis.validation import parse
 
 KIND = "code-index"
@@ -36,27 +35,14 @@ def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._+-]", "_", name.replace("/", "+")) or "_"
 
 
-def _save_npy(path: str, array: np.ndarray) -> None:
-    with atomic.atomic_write(path) as f:
-        np.save(f, np.ascontiguousarray(array), allow_pickle=False)
 
 
-def _save_arrow(path: str, table: pa.Table) -> None:
-    with atomic.atomic_write(path) as f, pa.ipc.new_file(f, table.schema) as w:
-        w.write_table(table)
 
 
-def _read(path: str) -> bytes:
-    with atomic.open_read(path) as f:
-        return f.read()
 
 
-def _load_npy(path: str) -> np.ndarray:
-    return np.load(io.BytesIO(_read(path)), allow_pickle=False)
 
 
-def _load_arrow(path: str) -> pa.Table:
-    return pa.ipc.open_file(pa.py_buffer(_read(path))).read_all()
 
 
 def write_repo(root: str, index: RepoIndex) -> dict[str, Any]:
@@ -67,11 +53,11 @@ def write_repo(root: str, index: RepoIndex) -> dict[str, Any]:
     written: list[str] = []
 
     def arrow(name: str, table: pa.Table) -> None:
-        _save_arrow(atomic.join(base, name), table)
+        arrays.write_arrow(atomic.join(base, name), table)
         written.append(f"{rel}/{name}")
 
     def npy(folder: str, name: str) -> None:
-        _save_npy(atomic.join(base, folder, f"{name}.npy"), getattr(index, name))
+        arrays.write_npy(atomic.join(base, folder, f"{name}.npy"), getattr(index, name))
         written.append(f"{rel}/{folder}/{name}.npy")
 
     arrow("files.arrow", pa.table({
@@ -183,16 +169,16 @@ def load(root: str, verify: bool = True) -> CodeIndex:
 
 def _load_repo(base: str, entry: dict[str, Any], config: CodeIndexConfig) -> RepoIndex:
     try:
-        files = _load_arrow(atomic.join(base, "files.arrow")).to_pydict()
-        defs = _load_arrow(atomic.join(base, "definitions.arrow")).to_pydict()
-        binds = _load_arrow(atomic.join(base, "bindings.arrow")).to_pydict()
-        stars = _load_arrow(atomic.join(base, "stars.arrow")).to_pydict()
-        mods = _load_arrow(atomic.join(base, "modules.arrow")).to_pydict()
-        edges = _load_arrow(atomic.join(base, "edges.arrow")).to_pydict()
-        refs = _load_arrow(atomic.join(base, "references.arrow")).to_pydict()
-        terms = _load_arrow(atomic.join(base, "terms.arrow"))["term"].to_pylist()
-        arrays = {n: _load_npy(atomic.join(base, "windows", f"{n}.npy")) for n in _WINDOW_ARRAYS}
-        arrays |= {n: _load_npy(atomic.join(base, "postings", f"{n}.npy")) for n in _POSTING_ARRAYS}
+        files = arrays.read_arrow(atomic.join(base, "files.arrow")).to_pydict()
+        defs = arrays.read_arrow(atomic.join(base, "definitions.arrow")).to_pydict()
+        binds = arrays.read_arrow(atomic.join(base, "bindings.arrow")).to_pydict()
+        stars = arrays.read_arrow(atomic.join(base, "stars.arrow")).to_pydict()
+        mods = arrays.read_arrow(atomic.join(base, "modules.arrow")).to_pydict()
+        edges = arrays.read_arrow(atomic.join(base, "edges.arrow")).to_pydict()
+        refs = arrays.read_arrow(atomic.join(base, "references.arrow")).to_pydict()
+        terms = arrays.read_arrow(atomic.join(base, "terms.arrow"))["term"].to_pylist()
+        loaded = {n: arrays.read_npy(atomic.join(base, "windows", f"{n}.npy")) for n in _WINDOW_ARRAYS}
+        loaded |= {n: arrays.read_npy(atomic.join(base, "postings", f"{n}.npy")) for n in _POSTING_ARRAYS}
     except (OSError, pa.ArrowInvalid, ValueError, KeyError) as e:
         raise IntegrityError(f"The code index folder {base} cannot be read: {e}", hint="rebuild the index") from e
     n = len(files["path"])
@@ -228,5 +214,5 @@ def _load_repo(base: str, entry: dict[str, Any], config: CodeIndexConfig) -> Rep
     return RepoIndex(
         name=entry["name"], commit=entry.get("commit", ""), config=config, paths=list(files["path"]),
         languages=list(files["language"]), texts=list(files["text"]), errors=list(files["error"]), graph=g,
-        terms=terms, ref_windows=[np.asarray(w, np.int32) for w in refs["windows"]], **arrays,
+        terms=terms, ref_windows=[np.asarray(w, np.int32) for w in refs["windows"]], **loaded,
     )  # fmt: skip

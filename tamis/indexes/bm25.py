@@ -36,7 +36,7 @@ from numba import njit
 
 from tamis.errors import ConfigError, InputError, IntegrityError
 from tamis.indexes.analysis import AnalysisConfig, Analyzer, TermIds
-from tamis.io import atomic, manifest
+from tamis.io import arrays, atomic, manifest
 from tamis.io.side_files import read_yaml
 from tamis.validation import Params, parse
 
@@ -381,36 +381,30 @@ def build(documents: pa.Table, config: BM25Config | None = None) -> BM25Index:
 # --- save / load ------------------------------------------------------------------------------------------------
 
 
-def _save_npy(path: str, array: np.ndarray) -> None:
-    with atomic.atomic_write(path) as f:
-        np.save(f, np.ascontiguousarray(array), allow_pickle=False)
 
 
-def _save_arrow(path: str, table: pa.Table) -> None:
-    with atomic.atomic_write(path) as f, pa.ipc.new_file(f, table.schema) as writer:
-        writer.write_table(table)
 
 
 def write_vocab(root: str, vocab: Vocabulary) -> str:
-    _save_arrow(atomic.join(root, VOCAB), vocab.table())
+    arrays.write_arrow(atomic.join(root, VOCAB), vocab.table())
     return VOCAB
 
 
 def write_shard(root: str, shard: Shard, write_docs: bool = True) -> list[str]:
     """Write a shard's files; returns their paths relative to root."""
     rel = f"shards/{shard.name}"
-    _save_npy(atomic.join(root, rel, "data.npy"), shard.data)
-    _save_npy(atomic.join(root, rel, "indices.npy"), shard.indices)
-    _save_npy(atomic.join(root, rel, "indptr.npy"), shard.indptr)
-    _save_npy(atomic.join(root, rel, "block_max.npy"), shard.block_max)
-    _save_npy(atomic.join(root, rel, "block_last.npy"), shard.block_last)
+    arrays.write_npy(atomic.join(root, rel, "data.npy"), shard.data)
+    arrays.write_npy(atomic.join(root, rel, "indices.npy"), shard.indices)
+    arrays.write_npy(atomic.join(root, rel, "indptr.npy"), shard.indptr)
+    arrays.write_npy(atomic.join(root, rel, "block_max.npy"), shard.block_max)
+    arrays.write_npy(atomic.join(root, rel, "block_last.npy"), shard.block_last)
     if write_docs:
         write_docs_file(root, shard.name, shard.docs)
     return [f"{rel}/{f}" for f in SHARD_FILES]
 
 
 def write_docs_file(root: str, name: str, docs: pa.Table) -> None:
-    _save_arrow(atomic.join(root, "shards", name, "docs.arrow"), docs)
+    arrays.write_arrow(atomic.join(root, "shards", name, "docs.arrow"), docs)
 
 
 def write_manifest(
@@ -450,19 +444,8 @@ def save(index: BM25Index, root: str, **extra) -> dict[str, Any]:
     return index.manifest
 
 
-def _load_npy(path: str, mmap: bool) -> np.ndarray:
-    try:
-        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-    except (ValueError, OSError) as e:
-        raise IntegrityError(f"{path} is not a readable .npy array ({e})", hint="rebuild the index") from e
 
 
-def _load_arrow(path: str, mmap: bool) -> pa.Table:
-    try:
-        source = pa.memory_map(path) if mmap else pa.OSFile(path)
-        return pa.ipc.open_file(source).read_all()
-    except (pa.ArrowInvalid, OSError) as e:
-        raise IntegrityError(f"{path} is not a readable Arrow file ({e})", hint="rebuild the index") from e
 
 
 def load(root: str, verify: bool = True, mmap: bool = True) -> BM25Index:
@@ -476,7 +459,7 @@ def load(root: str, verify: bool = True, mmap: bool = True) -> BM25Index:
     if found.get("format_version", 0) >= 2 and found.get("block") != BLOCK:
         raise IntegrityError(f"{root} has posting blocks of {found.get('block')}; this tamis uses {BLOCK}")
     config = config_from_dict(found["config"])
-    table = _load_arrow(atomic.join(root, VOCAB), mmap)
+    table = arrays.read_arrow(atomic.join(root, VOCAB), mmap)
     counts = found["counts"]
     vocab = Vocabulary(
         table["term"].combine_chunks(),
@@ -491,13 +474,13 @@ def load(root: str, verify: bool = True, mmap: bool = True) -> BM25Index:
         base = atomic.join(root, "shards", entry["name"])
         blocks = [None, None]
         if found["format_version"] >= 2:
-            blocks = [_load_npy(os.path.join(base, f), mmap) for f in ("block_max.npy", "block_last.npy")]
+            blocks = [arrays.read_npy(os.path.join(base, f), mmap) for f in ("block_max.npy", "block_last.npy")]
         shard = Shard(
             entry["name"],
-            _load_npy(os.path.join(base, "data.npy"), mmap),
-            _load_npy(os.path.join(base, "indices.npy"), mmap),
-            _load_npy(os.path.join(base, "indptr.npy"), mmap),
-            _load_arrow(os.path.join(base, "docs.arrow"), mmap),
+            arrays.read_npy(os.path.join(base, "data.npy"), mmap),
+            arrays.read_npy(os.path.join(base, "indices.npy"), mmap),
+            arrays.read_npy(os.path.join(base, "indptr.npy"), mmap),
+            arrays.read_arrow(os.path.join(base, "docs.arrow"), mmap),
             *blocks,
         )
         n_blocks = int(((np.diff(shard.indptr) + BLOCK - 1) // BLOCK).sum()) if len(shard.indptr) else -1

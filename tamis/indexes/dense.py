@@ -29,7 +29,6 @@ sha256 of every file, the model identity, dimension, normalization, pooling
 and chunking.
 """
 
-import io
 import logging
 import os
 import shutil
@@ -46,7 +45,7 @@ from tamis.dedup.shingles import mix64
 from tamis.embeddings import DEFAULT_MODEL, Backend, Device, Embedder, check_same_model, normalize
 from tamis.errors import ConfigError, InputError, IntegrityError
 from tamis.indexes import quantize
-from tamis.io import atomic, manifest
+from tamis.io import arrays, atomic, manifest
 from tamis.io.side_files import read_yaml
 from tamis.validation import Params, parse
 
@@ -126,37 +125,14 @@ def embedder_for(config: DenseConfig) -> Embedder:
 # --- files ------------------------------------------------------------------------------------------------------
 
 
-def _save_npy(path: str, array: np.ndarray) -> None:
-    with atomic.atomic_write(path) as f:
-        np.save(f, np.ascontiguousarray(array), allow_pickle=False)
 
 
-def _save_arrow(path: str, table: pa.Table) -> None:
-    with atomic.atomic_write(path) as f, pa.ipc.new_file(f, table.schema) as writer:
-        writer.write_table(table)
 
 
-def _read_bytes(path: str) -> bytes:
-    with atomic.open_read(path) as f:
-        return f.read()
 
 
-def _load_npy(path: str, mmap: bool) -> np.ndarray:
-    try:
-        if atomic.is_remote(path):
-            return np.load(io.BytesIO(_read_bytes(path)), allow_pickle=False)
-        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
-        raise IntegrityError(f"{path} is not a readable .npy array ({e})", hint="rebuild the index") from e
 
 
-def _load_arrow(path: str, mmap: bool) -> pa.Table:
-    try:
-        if atomic.is_remote(path):
-            return pa.ipc.open_file(pa.py_buffer(_read_bytes(path))).read_all()
-        return pa.ipc.open_file(pa.memory_map(path) if mmap else pa.OSFile(path)).read_all()
-    except (pa.ArrowInvalid, OSError) as e:
-        raise IntegrityError(f"{path} is not a readable Arrow file ({e})", hint="rebuild the index") from e
 
 
 def docstore(batch: pa.RecordBatch | pa.Table, store_text: bool) -> pa.Table:
@@ -332,9 +308,9 @@ def embed_shard(name: str, batch: pa.RecordBatch | pa.Table, embedder: Embedder,
 
 def write_shard(root: str, shard: Shard) -> dict[str, Any]:
     rel = f"shards/{shard.name}"
-    _save_npy(atomic.join(root, rel, "vectors.npy"), shard.vectors)
-    _save_arrow(atomic.join(root, rel, "chunks.arrow"), shard.chunks)
-    _save_arrow(atomic.join(root, rel, "docs.arrow"), shard.docs)
+    arrays.write_npy(atomic.join(root, rel, "vectors.npy"), shard.vectors)
+    arrays.write_arrow(atomic.join(root, rel, "chunks.arrow"), shard.chunks)
+    arrays.write_arrow(atomic.join(root, rel, "docs.arrow"), shard.docs)
     return {"name": shard.name, "docs": shard.n_docs, "chunks": shard.n_chunks}
 
 
@@ -342,9 +318,9 @@ def read_shard(root: str, name: str, mmap: bool = True) -> Shard:
     base = atomic.join(root, "shards", name)
     return Shard(
         name,
-        _load_npy(atomic.join(base, "vectors.npy"), mmap),
-        _load_arrow(atomic.join(base, "chunks.arrow"), mmap),
-        _load_arrow(atomic.join(base, "docs.arrow"), mmap),
+        arrays.read_npy(atomic.join(base, "vectors.npy"), mmap),
+        arrays.read_arrow(atomic.join(base, "chunks.arrow"), mmap),
+        arrays.read_arrow(atomic.join(base, "docs.arrow"), mmap),
     )
 
 
@@ -460,8 +436,8 @@ def finish(
         scale = quantize.int8_scale(sample)
         codes = np.concatenate([quantize.to_int8(truncate(shard.vectors[rows], dim), scale)
                                 for shard, rows in _shards(root, entries, config)])
-        _save_npy(atomic.join(root, INT8_FILES[0]), codes)
-        _save_npy(atomic.join(root, INT8_FILES[1]), scale)
+        arrays.write_npy(atomic.join(root, INT8_FILES[0]), codes)
+        arrays.write_npy(atomic.join(root, INT8_FILES[1]), scale)
         files += list(INT8_FILES)
     body = {
         "config": config.to_dict(),
@@ -617,7 +593,7 @@ def load(root: str, verify: bool = True, mmap: bool = True) -> DenseIndex:
                              f"the manifest says {len(chunk_doc)} of {found['vectors']['dim']}")
     int8 = None
     if found["index"]["rescore"] == "int8":
-        int8 = (_load_npy(atomic.join(root, INT8_FILES[0]), mmap), _load_npy(atomic.join(root, INT8_FILES[1]), False))
+        int8 = (arrays.read_npy(atomic.join(root, INT8_FILES[0]), mmap), arrays.read_npy(atomic.join(root, INT8_FILES[1]), False))
     return DenseIndex(config, found, index, ids, chunk_doc, shards, rows, int8)
 
 

@@ -17,18 +17,16 @@ written last, after every shard is done.
 """
 
 import contextlib
-import io
 import logging
 import shutil
 from typing import Any
 
 import apache_beam as beam
-import numpy as np
 import pyarrow as pa
 
 from tamis.indexes import bm25
 from tamis.indexes.analysis import Analyzer
-from tamis.io import atomic
+from tamis.io import arrays, atomic
 from tamis.io.readers import InputConfig, read_file
 
 log = logging.getLogger(__name__)
@@ -39,23 +37,15 @@ _COUNT_ARRAYS = ("doc", "term", "tf", "doc_len")
 
 def write_counts(root: str, name: str, counts: bm25.ShardCounts) -> None:
     for attr in _COUNT_ARRAYS:
-        bm25._save_npy(atomic.join(root, TMP, name, f"{attr}.npy"), getattr(counts, attr))
+        arrays.write_npy(atomic.join(root, TMP, name, f"{attr}.npy"), getattr(counts, attr))
     terms = pa.table({"term": pa.array(counts.terms, pa.string())})
-    bm25._save_arrow(atomic.join(root, TMP, name, "terms.arrow"), terms)
-
-
-def _read(path: str) -> bytes:
-    with atomic.open_read(path) as f:
-        return f.read()
+    arrays.write_arrow(atomic.join(root, TMP, name, "terms.arrow"), terms)
 
 
 def read_counts(root: str, name: str) -> bm25.ShardCounts:
-    arrays = {
-        a: np.load(io.BytesIO(_read(atomic.join(root, TMP, name, f"{a}.npy"))), allow_pickle=False)
-        for a in _COUNT_ARRAYS
-    }
-    terms = pa.ipc.open_file(pa.py_buffer(_read(atomic.join(root, TMP, name, "terms.arrow")))).read_all()
-    return bm25.ShardCounts(terms=terms["term"].to_pylist(), **arrays)
+    counts = {a: arrays.read_npy(atomic.join(root, TMP, name, f"{a}.npy")) for a in _COUNT_ARRAYS}
+    terms = arrays.read_arrow(atomic.join(root, TMP, name, "terms.arrow"))
+    return bm25.ShardCounts(terms=terms["term"].to_pylist(), **counts)
 
 
 def _remove_tree(path: str) -> None:
@@ -81,7 +71,7 @@ class _ReadShards(beam.DoFn):
         for kind, batch in read_file(path, self.input_cfg, self.shard_docs):
             if kind == "errors":
                 rel = f"errors/{bm25.shard_name(index, errors)}.arrow"
-                bm25._save_arrow(atomic.join(self.root, rel), pa.Table.from_batches([batch]))
+                arrays.write_arrow(atomic.join(self.root, rel), pa.Table.from_batches([batch]))
                 yield beam.pvalue.TaggedOutput("errors", {"path": rel, "records": batch.num_rows})
                 errors += 1
                 continue

@@ -25,7 +25,7 @@ import apache_beam as beam
 import pyarrow as pa
 
 from tamis.indexes import dense
-from tamis.io import atomic
+from tamis.io import arrays, atomic
 from tamis.io.readers import InputConfig, read_file
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class _ReadShards(beam.DoFn):
         for kind, batch in read_file(path, self.input_cfg, self.shard_docs):
             if kind == "errors":
                 rel = f"errors/{dense.shard_name(index, errors)}.arrow"
-                dense._save_arrow(atomic.join(self.root, rel), pa.Table.from_batches([batch]))
+                arrays.write_arrow(atomic.join(self.root, rel), pa.Table.from_batches([batch]))
                 yield beam.pvalue.TaggedOutput("errors", {"path": rel, "records": batch.num_rows})
                 errors += 1
                 continue
