@@ -288,6 +288,16 @@ def _capture_pipeline_results() -> list:
     return results
 
 
+def _counters(result, namespace: str) -> dict[str, int]:
+    """A finished pipeline's Beam counters of one namespace (tamis.pipelines.disk_shuffle's, spill's)."""
+    from apache_beam.metrics.metric import MetricsFilter
+
+    out: dict[str, int] = {}
+    for c in result.metrics().query(MetricsFilter().with_namespace(namespace))["counters"]:
+        out[c.key.metric.name] = out.get(c.key.metric.name, 0) + (c.committed or 0)
+    return dict(sorted(out.items()))
+
+
 def _digest(folder: Path) -> str:
     h = hashlib.sha256()
     for path in sorted(folder.rglob("*")):
@@ -330,6 +340,7 @@ def curate_run(inputs: str, out: str, workers: int) -> dict:
     seconds = time.perf_counter() - started
     est, stages = clock.report(os.cpu_count() or 1)
     summary = summary_from_metrics(results[-1]) if results else {}
+    shuffle = _counters(results[-1], "shuffle") if results else {}
     c = manifest["counts"]
     return {
         "seconds": round(seconds, 2),
@@ -341,6 +352,12 @@ def curate_run(inputs: str, out: str, workers: int) -> dict:
         "dropped_by_reason": c["dropped_by_reason"],
         "output_sha256": _digest(Path(out) / "shards")[:16] + "/" + _digest(Path(out) / "dropped")[:16],
         "near_dup_rounds": {"rounds_needed": rounds_needed(summary, cfg.near_dedup.max_rounds), "groupings": summary},
+        "shuffle": {
+            "records": sum(v for k, v in shuffle.items() if k.endswith("_records")),
+            "bytes": sum(v for k, v in shuffle.items() if k.endswith("_bytes")),
+            "by_step": shuffle,
+        },
+        "spill": _counters(results[-1], "spill") if results else {},
         "stages": sorted(stages, key=lambda r: -r["est_s"])[: int(os.environ.get("TAMIS_SCALE_STAGES", "12"))],
     }
 

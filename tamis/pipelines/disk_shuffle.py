@@ -10,6 +10,10 @@ of the key, a chunk of at most `BUFFER_BYTES` at a time, and only
 grouped at a time, so a worker holds one part (1/`parts` of the shuffle), not
 all of it. Without a spill folder (Dataflow, whose shuffle is on disk) these
 are Beam's own transforms. Value order within a key is unspecified, as in Beam.
+
+Each shuffle counts its records and pickled bytes (Beam counters
+`shuffle/<label>_records`, `shuffle/<label>_bytes`): what the same step would
+move through Dataflow's shuffle, the basis of docs/scale.md's extrapolation.
 """
 
 import hashlib
@@ -19,6 +23,7 @@ import uuid
 from collections import defaultdict
 
 import apache_beam as beam
+from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
@@ -36,11 +41,13 @@ def part_of(key, parts: int) -> int:
 
 
 class _WriteParts(beam.DoFn):
-    def __init__(self, folder: str, parts: int):
-        self.folder, self.parts = folder, parts
+    def __init__(self, folder: str, parts: int, label: str):
+        self.folder, self.parts, self.label = folder, parts, label
 
     def setup(self):
         os.makedirs(self.folder, exist_ok=True)
+        self.records = Metrics.counter("shuffle", f"{self.label}_records")
+        self.bytes = Metrics.counter("shuffle", f"{self.label}_bytes")
 
     def start_bundle(self):
         self.buffers: dict[int, list[bytes]] = defaultdict(list)
@@ -50,6 +57,8 @@ class _WriteParts(beam.DoFn):
         record = pickle.dumps(element, protocol=pickle.HIGHEST_PROTOCOL)
         self.buffers[part_of(element[0], self.parts)].append(record)
         self.size += len(record)
+        self.records.inc()
+        self.bytes.inc(len(record))
         if self.size >= BUFFER_BYTES:
             yield from self._flush()
 
@@ -96,7 +105,7 @@ class GroupByKey(beam.PTransform):
         folder = _folder(pcoll.pipeline)
         if not folder:
             return pcoll | "GroupByKey" >> beam.GroupByKey()
-        return _group_parts(pcoll | "WriteParts" >> beam.ParDo(_WriteParts(folder, self.parts)))
+        return _group_parts(pcoll | "WriteParts" >> beam.ParDo(_WriteParts(folder, self.parts, self.label)))
 
 
 def _tag(element, tag: str):
@@ -130,7 +139,7 @@ class CoGroupByKey(beam.PTransform):
         part_files = [
             pcoll
             | f"Tag{tag.title()}" >> beam.Map(_tag, tag)
-            | f"WriteParts{tag.title()}" >> beam.ParDo(_WriteParts(folder, self.parts))
+            | f"WriteParts{tag.title()}" >> beam.ParDo(_WriteParts(folder, self.parts, self.label))
             for tag, pcoll in tagged.items()
         ]
         grouped = _group_parts(part_files | "Flatten" >> beam.Flatten())

@@ -69,7 +69,7 @@ class _DropDocs(beam.DoFn):
 
 
 class _CutUnits(beam.DoFn):
-    """Remove repeated units; a document left with no text is dropped, pointing at one of the kept copies."""
+    """Remove repeated units; a document left with no text is dropped, pointing at the kept copy of its first unit."""
 
     def __init__(self, unit: str):
         self.unit = unit
@@ -82,15 +82,15 @@ class _CutUnits(beam.DoFn):
             yield key, batch
             return
         cut: dict[int, set[int]] = defaultdict(set)
-        source: dict[int, str] = {}
-        for row, pos, kept in repeats:
+        source: dict[int, tuple[int, str]] = {}
+        for row, pos, kept in repeats:  # in arrival order, which varies with workers and bundles
             cut[row].add(pos)
-            source.setdefault(row, kept)
+            source[row] = min(source.get(row, (pos, kept)), (pos, kept))  # the kept copy of the row's first repeat
         texts = batch.column("text").to_pylist()
         for row, positions in cut.items():
             texts[row] = remove_units(texts[row], self.unit, positions)
         batch = batch.set_column(batch.schema.get_field_index("text"), "text", pa.array(texts, pa.string()))
-        emptied = [(r, f"all_{self.unit}s_repeated", source[r], None) for r in cut if not texts[r]]
+        emptied = [(r, f"all_{self.unit}s_repeated", source[r][1], None) for r in sorted(cut) if not texts[r]]
         yield from remove_rows(key, batch, STAGE, emptied, STAGE_RANK[STAGE] + 1)
 
 

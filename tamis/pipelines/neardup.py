@@ -24,7 +24,7 @@ import apache_beam as beam
 import numpy as np
 
 from tamis.dedup.neardup import Node, Signer, candidate_pairs, cluster_drops, node, ranks
-from tamis.pipelines import disk_shuffle
+from tamis.pipelines import disk_shuffle, spill
 from tamis.pipelines.components import StarRounds, UnionFindClusters
 from tamis.pipelines.drops import ApplyDrops
 
@@ -45,6 +45,7 @@ class _Sign(beam.DoFn):
 
     def process(self, element):
         key, batch = element
+        batch = spill.load(batch)
         ids = batch.column("id").to_pylist()
         signed = self.signer.sign(batch.column("text").to_pylist())
         batch_ranks = ranks(batch, self.cfg.keep, self.cfg.score_column)
@@ -110,6 +111,7 @@ class NearDup(beam.PTransform):
 
     def expand(self, batches):
         cfg = self.cfg
+        batches = batches | "Rebalance" >> spill.Rebalance()  # local runs: even shares for signing and scoring
         signed = batches | "Sign" >> beam.ParDo(_Sign(cfg)).with_outputs(_Sign.NODES, main="buckets")
         nodes = signed[_Sign.NODES]
         pairs = (
