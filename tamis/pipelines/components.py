@@ -28,9 +28,6 @@ from collections.abc import Callable, Iterable, Iterator
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
-from apache_beam.transforms.window import GlobalWindow
-from apache_beam.utils.timestamp import MIN_TIMESTAMP
-from apache_beam.utils.windowed_value import WindowedValue
 
 from tamis.dedup.components import UnionFind, both_ways, contract, downward, large_star, settle, small_star
 from tamis.pipelines import disk_shuffle
@@ -42,34 +39,46 @@ CONTRACT_EDGES = 100_000  # edges a worker contracts at a time (a local union-fi
 Drops = Callable[[list], Iterable[tuple]]  # a cluster's members → (dropped, kept) pairs
 
 
-def _windowed(value):
-    return WindowedValue(value, MIN_TIMESTAMP, (GlobalWindow(),))
-
-
 class _Counted(beam.DoFn):
-    """Counts, per bundle, the records and pickled bytes it feeds the next grouping and the edges it changed."""
+    """A step that feeds the next grouping: counts, per bundle, its records, pickled bytes and changed edges.
+
+    Where the run shuffles through files (tamis.pipelines.disk_shuffle), the
+    step writes the next grouping's part files itself and emits only their
+    references, and reads its own input parts: each grouping is one Beam
+    GroupByKey and one step, which keeps the unrolled rounds cheap to build and run.
+    """
 
     counted = "changed"  # what `changed` counts for this step
 
-    def __init__(self, label: str, feeds: str):
-        self.label, self.feeds = label, feeds
+    def __init__(self, label: str, feeds: str, folder: str | None, parts: int):
+        self.label, self.feeds, self.folder, self.parts = label, feeds, folder, parts
 
     def start_bundle(self):
         self.records = self.bytes = self.changed = 0
+        self.writer = disk_shuffle.PartWriter(self.folder, self.parts, self.feeds) if self.folder else None
 
-    def _keyed(self, records: Iterable) -> Iterator:
+    def _groups(self, element) -> Iterable:
+        """The grouped input: (part, its files) read back, or Beam's (key, values)."""
+        return disk_shuffle.read_groups(element[1]) if self.folder else [element]
+
+    def _emit(self, records: Iterable) -> Iterator:
         for rec in records:
+            data = pickle.dumps(rec, protocol=pickle.HIGHEST_PROTOCOL)
             self.records += 1
-            self.bytes += len(pickle.dumps(rec, protocol=pickle.HIGHEST_PROTOCOL))
-            yield rec
+            self.bytes += len(data)
+            if self.writer is None:
+                yield rec
+            else:
+                yield from self.writer.add(rec[0], data)
 
-    def _stats(self) -> Iterator:
-        stats = [(self.feeds, {"records": self.records, "bytes": self.bytes})]
-        stats.append((self.label, {self.counted: self.changed}))
+    def _finish(self) -> Iterator:
+        if self.writer is not None:
+            yield from (disk_shuffle.windowed(ref) for ref in self.writer.flush())
+        stats = [(self.feeds, {"records": self.records, "bytes": self.bytes}), (self.label, {self.counted: self.changed})]
         for label, counts in stats:
             for name, value in counts.items():
                 Metrics.counter("components", f"{label}_{name}").inc(value)
-            yield beam.pvalue.TaggedOutput(STATS, _windowed((label, counts)))
+            yield beam.pvalue.TaggedOutput(STATS, disk_shuffle.windowed((label, counts)))
 
 
 class _Contract(_Counted):
@@ -77,8 +86,8 @@ class _Contract(_Counted):
 
     counted = "edges_in"
 
-    def __init__(self, feeds: str, limit: int):
-        super().__init__("contract", feeds)
+    def __init__(self, feeds: str, folder: str | None, parts: int, limit: int):
+        super().__init__("contract", feeds, folder, parts)
         self.limit = limit
 
     def start_bundle(self):
@@ -94,53 +103,54 @@ class _Contract(_Counted):
         self.changed += len(self.edges)
         stars = list(contract(self.edges))
         self.edges = []
-        return self._keyed(both_ways(stars))
+        return self._emit(both_ways(stars))
 
     def finish_bundle(self):
-        for rec in self._flush():
-            yield _windowed(rec)
-        yield from self._stats()
+        for out in self._flush():
+            yield disk_shuffle.windowed(out)
+        yield from self._finish()
 
 
 class _Star(_Counted):
     """One grouping's step: (node, its grouped neighbours) → the next grouping's keyed edges."""
 
-    def __init__(self, label: str, feeds: str, step, key_next):
-        super().__init__(label, feeds)
+    def __init__(self, label: str, feeds: str, folder: str | None, parts: int, step, key_next):
+        super().__init__(label, feeds, folder, parts)
         self.step, self.key_next = step, key_next
 
     def process(self, element):
-        u, neighbours = element
-        edges, changed = self.step(u, neighbours)
-        self.changed += changed
-        yield from self._keyed(self.key_next(edges))
+        for u, neighbours in self._groups(element):
+            edges, changed = self.step(u, neighbours)
+            self.changed += changed
+            yield from self._emit(self.key_next(edges))
 
     def finish_bundle(self):
-        yield from self._stats()
+        yield from self._finish()
 
 
 class _Settle(beam.DoFn):
     """A node of the last round's graph: a star's centre gives its cluster's drops; others are counted."""
 
-    def __init__(self, drops: Drops):
-        self.drops = drops
+    def __init__(self, folder: str | None, drops: Drops):
+        self.folder, self.drops = folder, drops
 
     def start_bundle(self):
         self.nodes = self.unsettled = 0
 
     def process(self, element):
-        u, neighbours = element
-        kind, leaves = settle(u, neighbours)
-        self.nodes += 1
-        if kind == "centre":
-            yield from self.drops([u, *leaves])
-        elif kind == "unsettled":
-            self.unsettled += 1
+        for u, neighbours in disk_shuffle.read_groups(element[1]) if self.folder else [element]:
+            kind, leaves = settle(u, neighbours)
+            self.nodes += 1
+            if kind == "centre":
+                yield from self.drops([u, *leaves])
+            elif kind == "unsettled":
+                self.unsettled += 1
 
     def finish_bundle(self):
         Metrics.counter("components", "settle_nodes").inc(self.nodes)
         Metrics.counter("components", "settle_unsettled").inc(self.unsettled)
-        yield beam.pvalue.TaggedOutput(STATS, _windowed(("settle", {"nodes": self.nodes, "unsettled": self.unsettled})))
+        stats = ("settle", {"nodes": self.nodes, "unsettled": self.unsettled})
+        yield beam.pvalue.TaggedOutput(STATS, disk_shuffle.windowed(stats))
 
 
 class _Summary(beam.CombineFn):
@@ -234,6 +244,7 @@ class StarRounds(beam.PTransform):
         self.max_rounds, self.drops, self.parts, self.contract_edges = max_rounds, drops, parts, contract_edges
 
     def expand(self, edges):
+        folder = disk_shuffle.folder_of(edges.pipeline)
         stats = []
 
         def step(pcoll, label: str, dofn: beam.DoFn):
@@ -241,17 +252,19 @@ class StarRounds(beam.PTransform):
             stats.append(out[STATS])
             return out.edges
 
-        def group(pcoll, label: str):
-            return pcoll | f"Group{label}" >> disk_shuffle.GroupByKey(self.parts)
-
-        current = step(edges, "Contract", _Contract("large01", self.contract_edges))
+        first = "large01"
+        current = step(edges, "Contract", _Contract(first, folder, self.parts, self.contract_edges))
         for r in range(1, self.max_rounds + 1):
             large, small = f"large{r:02d}", f"small{r:02d}"
-            current = step(group(current, large), large.title(), _Star(large, small, large_star, downward))
             after = "settle" if r == self.max_rounds else f"large{r + 1:02d}"
-            current = step(group(current, small), small.title(), _Star(small, after, small_star, both_ways))
-        settled_out = group(current, "Settle") | "Settle" >> beam.ParDo(_Settle(self.drops)).with_outputs(
-            STATS, main="drops"
+            grouped = current | f"Group{large}" >> beam.GroupByKey()
+            current = step(grouped, large.title(), _Star(large, small, folder, self.parts, large_star, downward))
+            grouped = current | f"Group{small}" >> beam.GroupByKey()
+            current = step(grouped, small.title(), _Star(small, after, folder, self.parts, small_star, both_ways))
+        settled_out = (
+            current
+            | "GroupSettle" >> beam.GroupByKey()
+            | "Settle" >> beam.ParDo(_Settle(folder, self.drops)).with_outputs(STATS, main="drops")
         )
         stats.append(settled_out[STATS])
         summary = stats | "AllStats" >> beam.Flatten() | "Summarize" >> beam.CombineGlobally(_Summary())
@@ -261,9 +274,20 @@ class StarRounds(beam.PTransform):
         fallback = (
             current
             | "IfUnsettled" >> beam.Filter(lambda _, s: not settled(s), view)
+            | "LastEdges" >> beam.FlatMap(_records, folder)
             | "Fallback" >> UnionFindClusters(self.drops)
         )
         return (drops, fallback) | "AllDrops" >> beam.Flatten()
+
+
+def _records(element, folder: str | None):
+    """The last round's keyed edges, read back from a part file reference where the run shuffles through files."""
+    if folder is None:
+        yield element
+        return
+    with open(element[1], "rb") as f:
+        for record in pickle.load(f):
+            yield pickle.loads(record)
 
 
 def summary_from_metrics(result) -> dict:
