@@ -1,5 +1,6 @@
 """Dedup decisions and dropped/ rows do not depend on the order in which a worker receives its inputs."""
 
+import numpy as np
 import pyarrow as pa
 
 from tamis.pipelines.drops import RANKS
@@ -18,7 +19,7 @@ def test_each_dedup_stage_sorts_its_drops_at_its_own_rank():
 def test_a_document_cut_to_nothing_names_the_same_kept_copy_in_any_order():
     """Its repeated lines were kept in different documents; dup_of is the kept copy of its first line."""
     batch = documents([{"id": "d9", "text": "line one is here\nline two is here"}, {"id": "d8", "text": "own text"}])
-    repeats = [(0, 1, "d5"), (0, 0, "d3")]  # (row, line position, kept id)
+    repeats = [(np.array([0]), np.array([1]), ["d5"]), (np.array([0]), np.array([0]), ["d3"])]  # two buckets' repeats
     drops = []
     for order in (repeats, repeats[::-1]):
         out = list(_CutUnits("line").process(((0, 0), {"batch": [batch], "repeats": order})))

@@ -41,7 +41,11 @@ def _hash_units(element, buckets: int, unit: str, min_chars: int):
 
 
 def _resolve(element):
-    """Yield (batch key, (row, position, kept id)) for every repeated item of one bucket."""
+    """Yield (batch key, (rows, positions, kept ids)) per batch with repeated items in one bucket.
+
+    One record per batch and bucket, not per repeated item: a corpus with many
+    repeated lines would otherwise shuffle one small Beam element per line.
+    """
     _, groups = element
     groups = list(groups)
     hashes = np.concatenate([g[1] for g in groups])
@@ -50,15 +54,23 @@ def _resolve(element):
     positions = np.concatenate([g[4] for g in groups])
     owner = np.repeat(np.arange(len(groups)), [len(g[2]) for g in groups])
     dup, kept = first_occurrences(hashes, ids, positions)
-    for d, k in zip(dup, kept, strict=True):
-        yield groups[owner[d]][0], (int(rows[d]), int(positions[d]), ids[k])
+    order = np.argsort(owner[dup], kind="stable")
+    bounds = np.flatnonzero(np.diff(owner[dup][order])) + 1
+    for sel in np.split(order, bounds) if len(order) else []:
+        d = dup[sel]
+        yield groups[owner[d[0]]][0], (rows[d], positions[d], [ids[k] for k in kept[sel].tolist()])
 
 
 def _joined(element) -> tuple[tuple, pa.RecordBatch | None, list]:
     """(key, the batch or None when it was not joined, its (row, position, kept id) repeats)."""
     key, joined = element
     batches = list(joined["batch"])
-    return key, (spill.load(batches[0]) if batches else None), list(joined["repeats"])
+    repeats = [
+        rep
+        for rows, positions, kept in joined["repeats"]
+        for rep in zip(rows.tolist(), positions.tolist(), kept, strict=True)
+    ]
+    return key, (spill.load(batches[0]) if batches else None), repeats
 
 
 class _DropDocs(beam.DoFn):
