@@ -33,10 +33,12 @@ generator (random draws of pool lines, 10% planted near copies) and split into
    JsonlReader → MinhashDedupFilter → JsonlWriter. No exact/line dedup step
    (datatrove's chain has none); its filters run before dedup, as in FineWeb.
 3. **components** (unless `--skip-components`): tamis's NearDup stage alone
-   on the web pool and on each grown corpus, with `clustering: union_find`
-   and the default `star_rounds`: the dropped ids and their kept ids must be
-   identical; reported with clusters, drops, rounds needed and the records
-   and bytes shuffled per grouping.
+   (one worker) on the web pool and on each grown corpus, with `clustering:
+   union_find`, with the default `star_rounds`, and with star rounds that
+   get no local contraction first (`CONTRACT_EDGES` = 1, as when every edge
+   arrives in its own bundle: the rounds do all the linking): the dropped ids
+   and their kept ids must be identical; reported with clusters, drops,
+   rounds needed and the records and bytes shuffled per grouping.
 
     python benchmarks/scale.py --json --sizes 10MB,100MB
     python benchmarks/scale.py --json --sizes 10MB,100MB,1GB --out benchmarks/results/scale.json
@@ -497,6 +499,11 @@ def components_run(paths: list[str], clustering: str, out: str) -> dict:
         table = kv[1][1]
         return list(zip(table.column("id").to_pylist(), table.column("dup_of").to_pylist(), strict=True))
 
+    if clustering == "star_rounds_uncontracted":  # no local union-find first: the rounds do all the linking
+        from tamis.pipelines import components
+
+        components.CONTRACT_EDGES = 1
+        clustering = "star_rounds"
     cfg = NearDupConfig(enabled=True, clustering=clustering)
     spill = tempfile.mkdtemp(prefix="spill-", dir=Path(out).parent)
     opts = PipelineOptions(direct_num_workers=1, tamis_spill_dir=spill)
@@ -520,6 +527,7 @@ def components_run(paths: list[str], clustering: str, out: str) -> dict:
         "drops": len(drops),
         "clusters": len(set(drops.values())),
         "rounds_needed": rounds_needed(summary, cfg.max_rounds) if clustering == "star_rounds" else None,
+        "unsettled": summary.get("settle", {}).get("unsettled"),
         "groupings": summary,
     }
 
@@ -540,14 +548,27 @@ def _fresh(args: list[str], scratch: Path | None = None) -> dict:
 # ---------------------------------------------------------------- the benchmark
 
 
+def _fixed_seconds(tmp: Path, workers: list[int], files: int) -> dict[int, float]:
+    """Each worker count's fixed cost: the chain on a 0.2 MB corpus (Beam's start, workers' start, per-stage costs)."""
+    corpus = tmp / "corpus-fixed"
+    grow(corpus, 0.2, files)
+    out = {}
+    for w in workers:
+        run = _fresh(["--curate-run", str(corpus / "*.jsonl"), str(tmp / "run-fixed"), str(w)])
+        shutil.rmtree(tmp / "run-fixed", ignore_errors=True)
+        out[w] = run["seconds"]
+    shutil.rmtree(corpus)
+    return out
+
+
 def components_check(name: str, paths: list[Path], tmp: Path) -> dict:
-    runs = {}
-    for clustering in ("union_find", "star_rounds"):
+    runs, drops = {}, {}
+    for clustering in ("union_find", "star_rounds", "star_rounds_uncontracted"):
         out = tmp / f"components-{clustering}.json"
         runs[clustering] = _fresh(["--components-run", json.dumps([str(p) for p in paths]), clustering, str(out)])
-        runs[clustering]["_drops"] = json.loads(out.read_text()) if out.exists() else {}
+        drops[clustering] = json.loads(out.read_text()) if out.exists() else {}
         out.unlink(missing_ok=True)
-    same = runs["union_find"].pop("_drops") == runs["star_rounds"].pop("_drops")
+    same = drops["union_find"] == drops["star_rounds"] == drops["star_rounds_uncontracted"]
     return {"corpus": name, "identical": same, **runs}
 
 
@@ -592,6 +613,8 @@ def main() -> None:
             result["components_web_pool"] = components_check(
                 "web_pool", [DATA / "web_pool" / "pool.jsonl.gz"], tmp_root
             )
+        fixed = _fixed_seconds(tmp_root, workers, args.files)
+        result["fixed_seconds"] = fixed
         for mb in sizes:
             name = label(mb)
             corpus = tmp_root / f"corpus-{name}"
@@ -601,7 +624,9 @@ def main() -> None:
                 out = tmp_root / f"run-{name}-{w}"
                 run = _fresh(["--curate-run", str(corpus / "*.jsonl"), str(out), str(w)], out / "_spill")
                 shutil.rmtree(out, ignore_errors=True)
+                run["fixed_seconds"] = fixed[w]
                 run["mb_per_s"] = round(truth["mb"] / run["seconds"], 3)
+                run["mb_per_s_without_fixed"] = round(truth["mb"] / max(run["seconds"] - fixed[w], 1e-3), 3)
                 run["est_mb_per_s"] = round(truth["mb"] / run["est_seconds"], 3)
                 run["load_avg"] = [round(x, 2) for x in os.getloadavg()]
                 entry["workers"][str(w)] = run
@@ -638,6 +663,9 @@ def _headline(result: dict) -> None:
     """The top-level figures: per size and worker count, and the ratios."""
     sizes = result["sizes"]
     result["throughput_mb_per_s"] = {n: {w: r["mb_per_s"] for w, r in e["workers"].items()} for n, e in sizes.items()}
+    result["throughput_mb_per_s_without_fixed"] = {
+        n: {w: r["mb_per_s_without_fixed"] for w, r in e["workers"].items()} for n, e in sizes.items()
+    }
     result["est_throughput_mb_per_s"] = {
         n: {w: r["est_mb_per_s"] for w, r in e["workers"].items()} for n, e in sizes.items()
     }
@@ -651,7 +679,7 @@ def _headline(result: dict) -> None:
     for e in sizes.values():
         for w, dt in e.get("datatrove", {}).items():
             result["speedup_vs_datatrove"][w] = round(e["workers"][w]["mb_per_s"] / dt["mb_per_s"], 2)
-    for key in ("throughput_mb_per_s", "est_throughput_mb_per_s"):
+    for key in ("throughput_mb_per_s", "throughput_mb_per_s_without_fixed", "est_throughput_mb_per_s"):
         for w in {w for per in result[key].values() for w in per}:
             rates = [per[w] for per in result[key].values() if w in per]
             if len(rates) > 1:

@@ -239,9 +239,10 @@ class UnionFindClusters(beam.PTransform):
 class StarRounds(beam.PTransform):
     """Edges (node, node) → (dropped, kept) pairs by `drops` per cluster, in `max_rounds` large/small-star rounds."""
 
-    def __init__(self, max_rounds: int, drops: Drops, parts: int = 8, contract_edges: int = CONTRACT_EDGES):
+    def __init__(self, max_rounds: int, drops: Drops, parts: int = 8, contract_edges: int | None = None):
         super().__init__()
-        self.max_rounds, self.drops, self.parts, self.contract_edges = max_rounds, drops, parts, contract_edges
+        self.max_rounds, self.drops, self.parts = max_rounds, drops, parts
+        self.contract_edges = contract_edges or CONTRACT_EDGES  # read when built: a benchmark can set it to 1
 
     def expand(self, edges):
         folder = disk_shuffle.folder_of(edges.pipeline)

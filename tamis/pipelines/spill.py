@@ -12,9 +12,9 @@ into the batch. The folder comes from the pipeline option `--tamis_spill_dir`
 (set for local runs by tamis.pipelines.options; unset, nothing spills); it is
 the run's scratch space and is removed when the run ends.
 
-Counters `spill/batches`, `spill/arrow_bytes` (the batches' Arrow buffers:
-what Dataflow would shuffle where a held batch meets a join) and
-`spill/file_bytes` (compressed, on local disk).
+Counters per hold, `spill/<label>_batches`, `_arrow_bytes` (the batches' Arrow
+buffers: what Dataflow would shuffle where a held batch meets a join) and
+`_file_bytes` (compressed, on local disk).
 """
 
 import os
@@ -63,14 +63,14 @@ def rows(item: pa.RecordBatch | Spilled) -> int:
 
 
 class _Save(beam.DoFn):
-    def __init__(self, folder: str):
-        self.folder = folder
+    def __init__(self, folder: str, label: str):
+        self.folder, self.label = folder, label
 
     def setup(self):
         os.makedirs(self.folder, exist_ok=True)
-        self.batches = Metrics.counter("spill", "batches")
-        self.arrow_bytes = Metrics.counter("spill", "arrow_bytes")
-        self.file_bytes = Metrics.counter("spill", "file_bytes")
+        self.batches = Metrics.counter("spill", f"{self.label}_batches")
+        self.arrow_bytes = Metrics.counter("spill", f"{self.label}_arrow_bytes")
+        self.file_bytes = Metrics.counter("spill", f"{self.label}_file_bytes")
 
     def _save(self, batch):
         if isinstance(batch, Spilled):
@@ -100,7 +100,7 @@ class Spill(beam.PTransform):
         folder = pcoll.pipeline.options.view_as(SpillOptions).tamis_spill_dir
         if not folder:
             return pcoll
-        return pcoll | "Save" >> beam.ParDo(_Save(folder))
+        return pcoll | "Save" >> beam.ParDo(_Save(folder, self.label))
 
 
 def _spread(element):
@@ -124,4 +124,4 @@ class Rebalance(beam.PTransform):
     def expand(self, pcoll):
         if not pcoll.pipeline.options.view_as(SpillOptions).tamis_spill_dir:
             return pcoll
-        return pcoll | "Spill" >> Spill() | "ByBatch" >> beam.GroupByKey() | "Spread" >> beam.FlatMap(_spread)
+        return pcoll | "Rebalance" >> Spill() | "ByBatch" >> beam.GroupByKey() | "Spread" >> beam.FlatMap(_spread)
