@@ -163,8 +163,12 @@ def peers(threshold: float, skip_datatrove: bool, rounds: int) -> dict:
     return out
 
 
-def grow_corpus(path: Path, target_mb: float, seed: int = 0) -> dict:
-    """Write a JSONL corpus of random draws of pool lines, with planted near copies; return its truth counts."""
+def grow_corpus(path: Path, target_mb: float, seed: int = 0, line_edit: bool = False) -> dict:
+    """Write a JSONL corpus of random draws of pool lines, with planted near copies; return its truth counts.
+
+    `line_edit` replaces one word of every drawn line with a random pool word, so that lines do not
+    repeat more often as the corpus grows (benchmarks/scale.py, whose chain drops repeated lines).
+    """
     rng = random.Random(seed)
     lines = []
     for raw in gzip.open(DATA / "web_pool" / "pool.jsonl.gz", "rt"):
@@ -183,12 +187,21 @@ def grow_corpus(path: Path, target_mb: float, seed: int = 0) -> dict:
                 text, doc_id = " ".join(words), f"planted-{i}"
                 planted += 1
             else:
-                text, doc_id = "\n".join(rng.choice(lines) for _ in range(rng.randint(5, 40))), f"doc-{i}"
+                drawn = [rng.choice(lines) for _ in range(rng.randint(5, 40))]
+                if line_edit:
+                    drawn = [_edit_one_word(ln, vocab, rng) for ln in drawn]
+                text, doc_id = "\n".join(drawn), f"doc-{i}"
                 recent = (recent + [text])[-1000:]
             f.write(json.dumps({"id": doc_id, "text": text}) + "\n")
             written += len(text.encode())
             i += 1
     return {"docs": i, "planted": planted, "mb": written / 1e6}
+
+
+def _edit_one_word(line: str, vocab: list[str], rng: random.Random) -> str:
+    words = line.split(" ")
+    words[rng.randrange(len(words))] = rng.choice(vocab)
+    return " ".join(words)
 
 
 def beam_run(path: str, warm: str, rounds: int) -> dict:

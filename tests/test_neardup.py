@@ -230,3 +230,4 @@ def test_beam_stage_and_local_run_agree_on_long_texts_near_the_threshold(tmp_pat
     local = near_duplicates(batches(rows, 7), NearDupConfig(threshold=0.8, verify_k=128))
     assert beam == local
     assert {f"o{k}-c0" for k in range(6)} <= set(local) and not any(d.endswith("c2") for d in local)
+

@@ -10,9 +10,12 @@
    4-grams (`verify_ngram`, `verify_k`; tamis.dedup.bottomk), else from the
    MinHash signatures (16-bit sketches of them). Each document's evidence is
    a few hundred bytes to 4 × `verify_k` bytes, whatever its length.
-4. `UnionFind` over the verified pairs → clusters (transitive by construction).
-5. `drops` — every cluster keeps its best member by the keep rule; the others
-   are dropped with the id of the kept one.
+4. Clusters (transitive by construction) over the verified pairs, each
+   document a `node` (its order key, keep rank and row reference): the
+   large-star/small-star rounds of tamis.dedup.components, which scale out,
+   or one `UnionFind` (`clustering: union_find`).
+5. `drops` / `cluster_drops` — every cluster keeps its best member by the
+   keep rule; the others are dropped with the id of the kept one.
 
 Keep rules, all ending in the smallest id so ties never depend on order:
 ``first`` keeps the smallest id; ``longest`` the longest text; ``score`` the
@@ -20,6 +23,7 @@ highest value of `score_column` (then the longest): a batch column, or a field
 of the input record (its `meta`), since in `tamis curate` near-dup runs before scoring.
 """
 
+import hashlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -30,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tamis.dedup.bottomk import bottom_k, similarity
+from tamis.dedup.components import UnionFind
 from tamis.dedup.minhash import (
     LSHParams,
     MinHasher,
@@ -45,6 +50,7 @@ from tamis.validation import Params
 
 Rank = tuple[float, float, str]  # sorts best first: (-score, -length, id)
 MAX_VERIFY_K = 1024  # 4 KB of bottom-k sketch per document at most: the shuffled node stays small
+Node = tuple[int, Rank, tuple]  # (order key, keep rank, (batch key, row)): a document in the duplicate graph
 
 
 KeepRule = Literal["first", "longest", "score"]  # which member of a duplicate cluster stays (see the module doc)
@@ -74,6 +80,8 @@ class NearDupConfig(Params):
     bucket_pairs: int = 32  # a bucket of more documents links them to its first member only (a star)
     partitions: int = 64  # bucket keys are grouped in this many parts, ~30 bytes × docs × bands / partitions each
     seed: int = 0
+    clustering: Literal["star_rounds", "union_find"] = "star_rounds"  # union_find: in one process (docs/dedup.md)
+    max_rounds: int = 16  # star_rounds: rounds built into the job; a graph not settled by then falls back to union_find
 
     def check(self) -> None:
         if not 0.0 < self.threshold < 1.0:
@@ -94,6 +102,8 @@ class NearDupConfig(Params):
                 f"The 'verify_k' parameter of near_dedup must be in [0, {MAX_VERIFY_K}]. Got {self.verify_k} instead.",
                 hint="it bounds the bytes shuffled per document (4 × verify_k); 0 verifies with the MinHash signatures",
             )
+        if self.max_rounds < 1:
+            raise ConfigError(f"The 'max_rounds' parameter of near_dedup must be >= 1. Got {self.max_rounds} instead.")
         if self.bucket_pairs < 2:
             raise ConfigError(f"The 'bucket_pairs' parameter of near_dedup must be >= 2. Got {self.bucket_pairs} instead.")
         shingling(self).validate()
@@ -214,35 +224,24 @@ def candidate_pairs(buckets: np.ndarray, ids: Sequence[str], limit: int) -> Iter
         yield from bucket_pairs([ids[i] for i in order[start : start + size]], limit)
 
 
-class UnionFind:
-    """Disjoint sets over the documents that have at least one verified pair (path halving, union by id)."""
+def node(doc_id: str, rank: Rank, ref: tuple) -> Node:
+    """A document as a node of the duplicate graph, ordered by a hash of its id.
 
-    def __init__(self):
-        self.parent: dict[str, str] = {}
+    The connected-components rounds link nodes towards the smallest one; a
+    hash order (not the id order, often the order of a chain of page versions)
+    makes long chains settle in fewer rounds. Which member a cluster keeps is
+    decided by rank afterwards, so the order changes no decision.
+    """
+    return int.from_bytes(hashlib.blake2b(doc_id.encode(), digest_size=8).digest(), "little"), rank, ref
 
-    def find(self, x: str) -> str:
-        parent = self.parent
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
 
-    def union(self, a: str, b: str) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            lo, hi = (ra, rb) if ra < rb else (rb, ra)
-            self.parent[hi] = lo
-
-    def merge(self, other: "UnionFind") -> None:
-        for x, p in other.parent.items():
-            self.union(x, p)
-
-    def clusters(self) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
-        for x in self.parent:
-            out.setdefault(self.find(x), []).append(x)
-        return out
+def cluster_drops(members: Iterable[Node]) -> Iterator[tuple[Node, Node]]:
+    """(dropped node, kept node) for one cluster of nodes: the member with the smallest rank stays."""
+    members = list(members)
+    kept = min(members, key=lambda m: m[1])
+    for m in sorted(members, key=lambda m: m[1]):
+        if m != kept:
+            yield m, kept
 
 
 def drops(members: list[str], rank: dict[str, Rank]) -> Iterator[tuple[str, str]]:

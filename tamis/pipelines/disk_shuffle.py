@@ -10,6 +10,10 @@ of the key, a chunk of at most `BUFFER_BYTES` at a time, and only
 grouped at a time, so a worker holds one part (1/`parts` of the shuffle), not
 all of it. Without a spill folder (Dataflow, whose shuffle is on disk) these
 are Beam's own transforms. Value order within a key is unspecified, as in Beam.
+
+Each shuffle counts its records and pickled bytes (Beam counters
+`shuffle/<label>_records`, `shuffle/<label>_bytes`): what the same step would
+move through Dataflow's shuffle, the basis of docs/scale.md's extrapolation.
 """
 
 import hashlib
@@ -17,8 +21,10 @@ import os
 import pickle
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
 
 import apache_beam as beam
+from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
@@ -35,41 +41,69 @@ def part_of(key, parts: int) -> int:
     return int.from_bytes(hashlib.blake2b(repr(key).encode(), digest_size=8).digest(), "little") % parts
 
 
-class _WriteParts(beam.DoFn):
-    def __init__(self, folder: str, parts: int):
+class PartWriter:
+    """A DoFn's keyed records, pickled into `parts` files by key; `add` and `flush` yield (part, path) references.
+
+    For a DoFn that writes the next shuffle's parts itself (tamis.pipelines.components),
+    and for `GroupByKey` below. Records and bytes go to the counters of `label`.
+    """
+
+    def __init__(self, folder: str, parts: int, label: str):
+        os.makedirs(folder, exist_ok=True)
         self.folder, self.parts = folder, parts
-
-    def setup(self):
-        os.makedirs(self.folder, exist_ok=True)
-
-    def start_bundle(self):
+        self.counters = Metrics.counter("shuffle", f"{label}_records"), Metrics.counter("shuffle", f"{label}_bytes")
+        self.part_cache: dict = {}  # keys repeat (a batch key per repeated line): hash each once
         self.buffers: dict[int, list[bytes]] = defaultdict(list)
-        self.size = 0
+        self.size = self.records = 0
 
-    def process(self, element):
-        record = pickle.dumps(element, protocol=pickle.HIGHEST_PROTOCOL)
-        self.buffers[part_of(element[0], self.parts)].append(record)
+    def add(self, key, record: bytes) -> list[tuple[int, str]]:
+        """Buffer one pickled (key, value) record; the references of the files written if the buffer filled up."""
+        part = self.part_cache.get(key)
+        if part is None:
+            if len(self.part_cache) > 100_000:
+                self.part_cache.clear()
+            part = self.part_cache[key] = part_of(key, self.parts)
+        self.buffers[part].append(record)
         self.size += len(record)
-        if self.size >= BUFFER_BYTES:
-            yield from self._flush()
+        self.records += 1
+        return self.flush() if self.size >= BUFFER_BYTES else []
 
-    def finish_bundle(self):
-        for part_file in self._flush():
-            yield WindowedValue(part_file, MIN_TIMESTAMP, (GlobalWindow(),))
-
-    def _flush(self):
+    def flush(self) -> list[tuple[int, str]]:
+        out = []
         for part, records in sorted(self.buffers.items()):
             path = os.path.join(self.folder, f"shuffle-{uuid.uuid4().hex}.pkl")
             with open(path, "wb") as f:
                 pickle.dump(records, f, protocol=pickle.HIGHEST_PROTOCOL)
-            yield part, path
+            out.append((part, path))
+        self.counters[0].inc(self.records)
+        self.counters[1].inc(self.size)
         self.buffers.clear()
-        self.size = 0
+        self.size = self.records = 0
+        return out
 
 
-def _read_part(element):
-    """All pairs of one part, grouped by key."""
-    _, paths = element
+def windowed(value) -> WindowedValue:
+    """A value as finish_bundle must yield it (global window)."""
+    return WindowedValue(value, MIN_TIMESTAMP, (GlobalWindow(),))
+
+
+class _WriteParts(beam.DoFn):
+    def __init__(self, folder: str, parts: int, label: str):
+        self.folder, self.parts, self.label = folder, parts, label
+
+    def start_bundle(self):
+        self.writer = PartWriter(self.folder, self.parts, self.label)
+
+    def process(self, element):
+        yield from self.writer.add(element[0], pickle.dumps(element, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def finish_bundle(self):
+        for part_file in self.writer.flush():
+            yield windowed(part_file)
+
+
+def read_groups(paths) -> Iterator[tuple]:
+    """All (key, [values]) of one part, from its files."""
     groups: dict = defaultdict(list)
     for path in sorted(paths):
         with open(path, "rb") as f:
@@ -79,7 +113,13 @@ def _read_part(element):
     yield from groups.items()
 
 
-def _folder(pipeline) -> str | None:
+def _read_part(element):
+    _, paths = element
+    yield from read_groups(paths)
+
+
+def folder_of(pipeline) -> str | None:
+    """Where a local run shuffles through files; None on Dataflow (Beam's own shuffle)."""
     return pipeline.options.view_as(SpillOptions).tamis_spill_dir
 
 
@@ -93,10 +133,10 @@ class GroupByKey(beam.PTransform):
         self.parts = parts
 
     def expand(self, pcoll):
-        folder = _folder(pcoll.pipeline)
+        folder = folder_of(pcoll.pipeline)
         if not folder:
             return pcoll | "GroupByKey" >> beam.GroupByKey()
-        return _group_parts(pcoll | "WriteParts" >> beam.ParDo(_WriteParts(folder, self.parts)))
+        return _group_parts(pcoll | "WriteParts" >> beam.ParDo(_WriteParts(folder, self.parts, self.label)))
 
 
 def _tag(element, tag: str):
@@ -124,13 +164,13 @@ class CoGroupByKey(beam.PTransform):
         self.parts = parts
 
     def expand(self, tagged):
-        folder = _folder(next(iter(tagged.values())).pipeline)
+        folder = folder_of(next(iter(tagged.values())).pipeline)
         if not folder:
             return tagged | "CoGroupByKey" >> beam.CoGroupByKey()
         part_files = [
             pcoll
             | f"Tag{tag.title()}" >> beam.Map(_tag, tag)
-            | f"WriteParts{tag.title()}" >> beam.ParDo(_WriteParts(folder, self.parts))
+            | f"WriteParts{tag.title()}" >> beam.ParDo(_WriteParts(folder, self.parts, self.label))
             for tag, pcoll in tagged.items()
         ]
         grouped = _group_parts(part_files | "Flatten" >> beam.Flatten())

@@ -18,8 +18,9 @@ from tamis.pipelines import spill
 from tamis.pipelines.read import DROPPED, STAGE_RANK
 from tamis.schema import dropped
 
-# Where these stages' drops sort among a batch's dropped output (after exact dedup, before filters).
-RANKS = {"near_dedup": 2, "semantic_dedup": 3, "decontaminate": 4}
+# Where these stages' drops sort among a batch's dropped output: after exact dedup (1, and 2 for its cut units),
+# before filters (9 on). Each rank is one stage's, or a batch's drops of two stages would come in arrival order.
+RANKS = {"near_dedup": 3, "semantic_dedup": 4, "decontaminate": 5}
 
 
 def stage_rank(stage: str) -> int:

@@ -41,7 +41,11 @@ def _hash_units(element, buckets: int, unit: str, min_chars: int):
 
 
 def _resolve(element):
-    """Yield (batch key, (row, position, kept id)) for every repeated item of one bucket."""
+    """Yield (batch key, (rows, positions, kept ids)) per batch with repeated items in one bucket.
+
+    One record per batch and bucket, not per repeated item: a corpus with many
+    repeated lines would otherwise shuffle one small Beam element per line.
+    """
     _, groups = element
     groups = list(groups)
     hashes = np.concatenate([g[1] for g in groups])
@@ -49,23 +53,26 @@ def _resolve(element):
     rows = np.concatenate([g[3] for g in groups])
     positions = np.concatenate([g[4] for g in groups])
     owner = np.repeat(np.arange(len(groups)), [len(g[2]) for g in groups])
-    locations = np.array([_location(groups[o][0], r) for o, r in zip(owner.tolist(), rows.tolist(), strict=True)],
-                         dtype=np.int64)
+    keys = np.array([g[0] for g in groups], dtype=np.int64).reshape(-1, 2)  # (input, batch) per group
+    locations = (keys[owner, 0] << 42) | (keys[owner, 1] << 21) | rows  # where each item's document was read
     dup, kept = first_occurrences(hashes, ids, positions, locations)
-    for d, k in zip(dup, kept, strict=True):
-        yield groups[owner[d]][0], (int(rows[d]), int(positions[d]), ids[k])
-
-
-def _location(key: tuple[int, int], row: int) -> int:
-    """(input, batch, row) as one sortable integer: where a document was read."""
-    return (key[0] << 42) | (key[1] << 21) | row
+    order = np.argsort(owner[dup], kind="stable")
+    bounds = np.flatnonzero(np.diff(owner[dup][order])) + 1
+    for sel in np.split(order, bounds) if len(order) else []:
+        d = dup[sel]
+        yield groups[owner[d[0]]][0], (rows[d], positions[d], [ids[k] for k in kept[sel].tolist()])
 
 
 def _joined(element) -> tuple[tuple, pa.RecordBatch | None, list]:
     """(key, the batch or None when it was not joined, its (row, position, kept id) repeats)."""
     key, joined = element
     batches = list(joined["batch"])
-    return key, (spill.load(batches[0]) if batches else None), list(joined["repeats"])
+    repeats = [
+        rep
+        for rows, positions, kept in joined["repeats"]
+        for rep in zip(rows.tolist(), positions.tolist(), kept, strict=True)
+    ]
+    return key, (spill.load(batches[0]) if batches else None), repeats
 
 
 class _DropDocs(beam.DoFn):
@@ -76,7 +83,7 @@ class _DropDocs(beam.DoFn):
 
 
 class _CutUnits(beam.DoFn):
-    """Remove repeated units; a document left with no text is dropped, pointing at one of the kept copies."""
+    """Remove repeated units; a document left with no text is dropped, pointing at the kept copy of its first unit."""
 
     def __init__(self, unit: str):
         self.unit = unit
@@ -89,15 +96,15 @@ class _CutUnits(beam.DoFn):
             yield key, batch
             return
         cut: dict[int, set[int]] = defaultdict(set)
-        source: dict[int, str] = {}
-        for row, pos, kept in repeats:
+        source: dict[int, tuple[int, str]] = {}
+        for row, pos, kept in repeats:  # in arrival order, which varies with workers and bundles
             cut[row].add(pos)
-            source.setdefault(row, kept)
+            source[row] = min(source.get(row, (pos, kept)), (pos, kept))  # the kept copy of the row's first repeat
         texts = batch.column("text").to_pylist()
         for row, positions in cut.items():
             texts[row] = remove_units(texts[row], self.unit, positions)
         batch = batch.set_column(batch.schema.get_field_index("text"), "text", pa.array(texts, pa.string()))
-        emptied = [(r, f"all_{self.unit}s_repeated", source[r], None) for r in cut if not texts[r]]
+        emptied = [(r, f"all_{self.unit}s_repeated", source[r][1], None) for r in sorted(cut) if not texts[r]]
         yield from remove_rows(key, batch, STAGE, emptied, STAGE_RANK[STAGE] + 1)
 
 

@@ -2,7 +2,7 @@
 
     batches ─Sign─► (partition, [(bucket key, id)]) ─GroupByKey─► candidate pairs (a, b)
             └─────► nodes: id → (evidence, rank, (batch key, row))
-    pairs ⋈ nodes on a, then on b ─► verified edges ─CombineGlobally(union-find)─► drops ─side input─► batches
+    pairs ⋈ nodes on a, then on b ─► verified edges ─clusters─► drops ─side input─► batches
 
 Shuffled per document: one (uint64, id) record per band, packed per batch
 and bucket-key partition into numpy arrays (one Beam element per partition,
@@ -11,16 +11,21 @@ of at most 4 × `verify_k` bytes, 1.5 KB by default, or a `num_perm` × 2-byte
 signature sketch; the rank and the row reference) twice; per candidate pair, two small records. A worker holds
 one partition's keys at a time (~30 bytes × documents × bands / partitions);
 on the local runner the shuffles go through files (tamis.pipelines.disk_shuffle).
-Only the union-find over verified edges meets in one process: it holds the
-documents that have at least one verified near-duplicate (about 400 bytes
-each), never the whole corpus. See docs/dedup.md.
+
+Clusters come from large-star/small-star rounds over the verified edges
+(tamis.pipelines.components; `clustering: star_rounds`, the default): a
+worker holds one node's neighbours at a time, and each round shuffles one
+small record per linked document and direction. `clustering: union_find`
+links them in one process instead (every linked document, ~400 bytes each).
+Either way a cluster keeps its best member by the keep rule. See docs/dedup.md.
 """
 
 import apache_beam as beam
 import numpy as np
 
-from tamis.dedup.neardup import Signer, UnionFind, candidate_pairs, drops, ranks
-from tamis.pipelines import disk_shuffle
+from tamis.dedup.neardup import Node, Signer, candidate_pairs, cluster_drops, node, ranks
+from tamis.pipelines import disk_shuffle, spill
+from tamis.pipelines.components import StarRounds, UnionFindClusters
 from tamis.pipelines.drops import ApplyDrops
 
 STAGE = "near_dedup"
@@ -40,6 +45,7 @@ class _Sign(beam.DoFn):
 
     def process(self, element):
         key, batch = element
+        batch = spill.load(batch)
         ids = batch.column("id").to_pylist()
         signed = self.signer.sign(batch.column("text").to_pylist())
         batch_ranks = ranks(batch, self.cfg.keep, self.cfg.score_column)
@@ -86,40 +92,14 @@ class _Verify(beam.DoFn):
         node_b = nodes[0]
         for a, node_a in joined["pair"]:
             if self.signer.verified(node_a[0], node_b[0]):
-                yield (a, node_a[1:]), (b, node_b[1:])
+                yield node(a, *node_a[1:]), node(b, *node_b[1:])
 
 
-class _Clusters(beam.CombineFn):
-    """Union-find over verified edges; the accumulator maps each linked document to (rank, row reference)."""
-
-    def create_accumulator(self):
-        return UnionFind(), {}
-
-    def add_input(self, acc, edge):
-        uf, info = acc
-        (a, info_a), (b, info_b) = edge
-        info[a], info[b] = info_a, info_b
-        uf.union(a, b)
-        return acc
-
-    def merge_accumulators(self, accs):
-        uf, info = self.create_accumulator()
-        for other_uf, other_info in accs:
-            uf.merge(other_uf)
-            info.update(other_info)
-        return uf, info
-
-    def extract_output(self, acc):
-        return acc
-
-
-def _drop_decisions(acc):
-    uf, info = acc
-    rank = {doc: v[0] for doc, v in info.items()}
-    for members in uf.clusters().values():
-        for doc, kept in drops(members, rank):
-            key, row = info[doc][1]
-            yield key, (row, REASON, kept, None)
+def _decision(pair: tuple[Node, Node]):
+    """(dropped node, kept node) → the dropped row's decision, keyed by its batch."""
+    dropped, kept = pair
+    key, row = dropped[2]
+    return key, (row, REASON, kept[1][2], None)
 
 
 class NearDup(beam.PTransform):
@@ -131,6 +111,7 @@ class NearDup(beam.PTransform):
 
     def expand(self, batches):
         cfg = self.cfg
+        batches = batches | "Rebalance" >> spill.Rebalance()  # local runs: even shares for signing and scoring
         signed = batches | "Sign" >> beam.ParDo(_Sign(cfg)).with_outputs(_Sign.NODES, main="buckets")
         nodes = signed[_Sign.NODES]
         pairs = (
@@ -146,9 +127,9 @@ class NearDup(beam.PTransform):
         verified = (
             {"node": nodes, "pair": edges} | "JoinSecond" >> disk_shuffle.CoGroupByKey() | "Verify" >> beam.ParDo(_Verify(cfg))
         )
-        decisions = (
-            verified
-            | "Clusters" >> beam.CombineGlobally(_Clusters()).without_defaults()
-            | "Decide" >> beam.FlatMap(_drop_decisions)
-        )
+        if cfg.clustering == "union_find":
+            clusters = verified | "Clusters" >> UnionFindClusters(cluster_drops)
+        else:
+            clusters = verified | "Clusters" >> StarRounds(cfg.max_rounds, cluster_drops, max(1, cfg.partitions // 8))
+        decisions = clusters | "Decide" >> beam.Map(_decision)
         return batches | "ApplyNearDups" >> ApplyDrops(STAGE, decisions)
