@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import logging
 import os
 import time
 
@@ -61,7 +62,10 @@ def run(args: argparse.Namespace) -> int:
             index_bm25.run(files, args.output, config, input_cfg, runner, dry_run=True)
             print("dataflow job graph built and checked (dry run, nothing submitted)")
         return 0
-    if _occupied(args.output):
+    if index_bm25.unfinished_build(args.output, index_bm25.build_fingerprint(files, config, input_cfg)):
+        logging.getLogger(__name__).info("%s holds an unfinished build of the same inputs: building again", args.output)
+        atomic.remove_tree(args.output)
+    elif _occupied(args.output):
         if not args.overwrite:
             raise ConfigError(
                 f"{args.output} is not empty.", hint="pass --overwrite to replace it, or pick a new folder"

@@ -17,6 +17,7 @@ written last, after every shard is done.
 """
 
 import contextlib
+import json
 import logging
 import shutil
 from typing import Any
@@ -32,6 +33,7 @@ from tamis.io.readers import InputConfig, read_file
 log = logging.getLogger(__name__)
 
 TMP = "_tmp"
+BUILDING = "_building.json"  # written first, removed before the manifest: names what an unfinished folder was building
 _COUNT_ARRAYS = ("doc", "term", "tf", "doc_len")
 
 
@@ -142,6 +144,7 @@ def _write_manifest(entries, vocab, errors, root: str, config: bm25.BM25Config, 
         return
     error_files = sorted(errors, key=lambda e: e["path"])
     _remove_tree(atomic.join(root, TMP))
+    atomic.delete(atomic.join(root, BUILDING))
     bm25.write_manifest(
         root,
         config,
@@ -189,6 +192,35 @@ class IndexBM25(beam.PTransform):
         )
 
 
+def build_fingerprint(files: list[str], config: bm25.BM25Config, input_cfg: InputConfig) -> str:
+    """What an index's files depend on: the inputs (path and size), the index config and how inputs are read."""
+    from tamis.io import run_dir
+
+    return run_dir.fingerprint({
+        "inputs": [[f, atomic.size(f)] for f in files],
+        "config": config.to_dict(),
+        "read": {"format": input_cfg.format, "text_field": input_cfg.text_field, "id_field": input_cfg.id_field},
+    })
+
+
+def unfinished_build(root: str, fingerprint: str) -> bool:
+    """Whether `root` holds a build of these inputs and config that was stopped before its manifest.
+
+    Such a folder is the build's own debris: a rerun clears it and builds again, which gives the same bytes
+    (the build is deterministic), so a killed `tamis index bm25` is finished by running it again.
+    """
+    from tamis.io import manifest
+
+    marker = atomic.join(root, BUILDING)
+    if atomic.exists(atomic.join(root, manifest.MANIFEST)) or not atomic.exists(marker):
+        return False
+    try:
+        with atomic.open_read(marker) as f:
+            return json.loads(f.read()).get("fingerprint") == fingerprint
+    except ValueError:  # a damaged marker: not evidence of our own build
+        return False
+
+
 def run(
     files: list[str], root: str, config: bm25.BM25Config, input_cfg: InputConfig, runner_cfg: Any, dry_run: bool = False
 ) -> dict[str, Any] | None:
@@ -203,6 +235,8 @@ def run(
     config.check()
     if not dry_run:
         atomic.makedirs(root)
+        marker = {"fingerprint": build_fingerprint(files, config, input_cfg)}
+        atomic.write_bytes(atomic.join(root, BUILDING), json.dumps(marker).encode())
     runner, options = make(runner_cfg, dry_run=dry_run)
     with beam.Pipeline(runner=runner, options=options) as p:
         _ = p | "IndexBM25" >> IndexBM25(files, root, config, input_cfg)
