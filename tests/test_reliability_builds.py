@@ -8,6 +8,7 @@ FIM pipelines have theirs beside their other tests); TAMIS_RELIABILITY_CASES=N r
 import hashlib
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,12 +17,19 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_reliability import CASES, REPO, pool_docs, write_jsonl
+from code_fixtures import FILES as REPO_FILES
+from dense_fixtures import embedder, tiny_corpus
+from test_reliability import CASES, REPO, _corruption_rounds, pool_docs, write_jsonl
 
 from tamis import config
-from tamis.indexes import bm25
+from tamis.code import index as code_index
+from tamis.code import store as code_store
+from tamis.code.ingest import IngestConfig, from_directory
+from tamis.indexes import bm25, dense
 from tamis.io.verify import verify
-from tamis.pipelines import curate
+from tamis.mixers import mix_run
+from tamis.pipelines import curate, mix
+from tamis.train import TokenDataset
 
 pytestmark = pytest.mark.reliability
 
@@ -145,3 +153,44 @@ def test_mix_killed_at_random_points_resumes_to_identical_files(curated, tmp_pat
         assert rerun.wait(timeout=600) == 0, rerun.stderr.read().decode()[-2000:]
         assert path_free(files(out)) == reference, f"case {case}"
         assert verify(str(out))["problems"] == [] and verify(str(out / "tokens"))["problems"] == []
+
+
+# --- corruption of the artifacts made after curate ------------------------------------------------------------------
+
+
+def read_tokens(root: str) -> None:
+    for _ in TokenDataset(root, seq_len=256, shuffle=False):
+        pass
+
+
+def read_code_index(root: str) -> None:
+    code_store.load(root)
+
+
+@pytest.fixture(scope="module")
+def mixed(curated, tmp_path_factory):
+    out = tmp_path_factory.mktemp("mixed") / "mix"
+    mix.run(mix.load_config(str(mix_config(curated, out)), {}))
+    return out
+
+
+@pytest.mark.parametrize("artifact", ["mix", "tokens", "dense", "code"])
+def test_every_damaged_file_of_the_later_artifacts_is_detected(artifact, mixed, tmp_path):
+    if artifact == "mix":
+        root, load = mixed, mix_run.load
+    elif artifact == "tokens":
+        root, load = mixed / "tokens", read_tokens
+    elif artifact == "dense":
+        root, load = tmp_path / "dense", dense.load
+        dense.build(tiny_corpus(), str(root), dense.DenseConfig(device="cpu", spec="BFlat"), embedder())
+    else:
+        repo = tmp_path / "repo"
+        for rel, text in REPO_FILES.items():
+            (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+            (repo / rel).write_text(text)
+        root, load = tmp_path / "code", read_code_index
+        cfg = code_index.CodeIndexConfig()
+        code_store.save(str(root), [code_index.build(from_directory(str(repo), IngestConfig(), name="repo"), cfg)], cfg)
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy)
+    assert _corruption_rounds(copy, load, 7) >= 6

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from tamis.errors import ConfigError
-from tamis.io import token_shards
+from tamis.io import manifest, token_shards
 from tamis.train.base import ResumableDataset
 from tamis.train.checks import BackgroundChecks
 
@@ -69,6 +69,9 @@ class TokenDataset(ResumableDataset):
                               f"Got {document_mask!r}.")
         self.root, self.seq_len, self.document_mask, self.verify = str(root), seq_len, document_mask, verify
         self.export = token_shards.read_export(self.root, verify=False)
+        if verify:  # the small files (markers, tokenizer) now; each shard's sha256 when it is first needed
+            shards = {e[part]["path"] for e in self.export["shards"] for part in ("idx", "bin")}
+            manifest.verify_files(self.root, {"files": [f for f in self.export["files"] if f["path"] not in shards]})
         if tokenizer is not None:
             token_shards.check_tokenizer(self.export, tokenizer, self.root)
         self.eod_id = int(self.export["eod_id"])
