@@ -35,6 +35,7 @@ import pyarrow.compute as pc
 from numba import njit
 
 from tamis.errors import ConfigError, InputError, IntegrityError
+from tamis.indexes import shard_name
 from tamis.indexes.analysis import AnalysisConfig, Analyzer, TermIds
 from tamis.io import arrays, atomic, manifest
 from tamis.io.side_files import read_yaml
@@ -356,10 +357,6 @@ def docstore(batch: pa.RecordBatch | pa.Table, store_text: bool) -> pa.Table:
     if store_text:
         cols.append("text")
     return table.select(cols)
-
-
-def shard_name(i: int, j: int = 0) -> str:
-    return f"{i:05d}-{j:05d}"
 
 
 def build(documents: pa.Table, config: BM25Config | None = None) -> BM25Index:

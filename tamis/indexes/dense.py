@@ -44,7 +44,7 @@ from tamis.dedup.exact import text_hashes
 from tamis.dedup.shingles import mix64
 from tamis.embeddings import DEFAULT_MODEL, Backend, Device, Embedder, check_same_model, normalize
 from tamis.errors import ConfigError, InputError, IntegrityError
-from tamis.indexes import quantize
+from tamis.indexes import quantize, shard_name
 from tamis.io import arrays, atomic, manifest
 from tamis.io.side_files import read_yaml
 from tamis.validation import Params, parse
@@ -140,10 +140,6 @@ def docstore(batch: pa.RecordBatch | pa.Table, store_text: bool) -> pa.Table:
     table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
     cols = [c for c in ("id", "source", "offset", "meta") if c in table.column_names]
     return table.select(cols + (["text"] if store_text else []))
-
-
-def shard_name(i: int, j: int = 0) -> str:
-    return f"{i:05d}-{j:05d}"
 
 
 # --- FAISS specs ---------------------------------------------------------------------------------------------

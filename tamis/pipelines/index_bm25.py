@@ -28,7 +28,8 @@ import pyarrow as pa
 from tamis.indexes import bm25
 from tamis.indexes.analysis import Analyzer
 from tamis.io import arrays, atomic
-from tamis.io.readers import InputConfig, read_file
+from tamis.io.readers import InputConfig
+from tamis.pipelines.index_read import ReadIndexShards
 
 log = logging.getLogger(__name__)
 
@@ -59,26 +60,6 @@ def _remove_tree(path: str) -> None:
             FileSystems.delete([path.rstrip("/") + "/"])
     else:
         shutil.rmtree(path, ignore_errors=True)
-
-
-class _ReadShards(beam.DoFn):
-    """One input file -> (shard name, document batch) elements; unreadable records go to errors/."""
-
-    def __init__(self, root: str, input_cfg: InputConfig, shard_docs: int):
-        self.root, self.input_cfg, self.shard_docs = root, input_cfg, shard_docs
-
-    def process(self, item: tuple[int, str]):
-        index, path = item
-        docs = errors = 0
-        for kind, batch in read_file(path, self.input_cfg, self.shard_docs):
-            if kind == "errors":
-                rel = f"errors/{bm25.shard_name(index, errors)}.arrow"
-                arrays.write_arrow(atomic.join(self.root, rel), pa.Table.from_batches([batch]))
-                yield beam.pvalue.TaggedOutput("errors", {"path": rel, "records": batch.num_rows})
-                errors += 1
-                continue
-            yield bm25.shard_name(index, docs), batch
-            docs += 1
 
 
 class _CountShard(beam.DoFn):
@@ -169,7 +150,7 @@ class IndexBM25(beam.PTransform):
             pbegin
             | "ListFiles" >> beam.Create(list(enumerate(self.files)))
             | "ReadShards"
-            >> beam.ParDo(_ReadShards(root, self.input_cfg, config.shard_docs)).with_outputs("errors", main="docs")
+            >> beam.ParDo(ReadIndexShards(root, self.input_cfg, config.shard_docs)).with_outputs("errors", main="docs")
         )
         counted = read.docs | "CountShard" >> beam.ParDo(_CountShard(root, config)).with_outputs("stats", main="names")
         vocab = (

@@ -25,8 +25,9 @@ import apache_beam as beam
 import pyarrow as pa
 
 from tamis.indexes import dense
-from tamis.io import arrays, atomic
-from tamis.io.readers import InputConfig, read_file
+from tamis.io import atomic
+from tamis.io.readers import InputConfig
+from tamis.pipelines.index_read import ReadIndexShards
 
 log = logging.getLogger(__name__)
 
@@ -58,26 +59,6 @@ def finished_entry(root: str, name: str, digest: str) -> dict[str, Any] | None:
             return None
     files_there = all(atomic.exists(atomic.join(root, "shards", name, f)) for f in dense.SHARD_FILES)
     return entry if entry.get("fingerprint") == digest and files_there else None
-
-
-class _ReadShards(beam.DoFn):
-    """One input file -> (shard name, document batch) elements; unreadable records go to errors/."""
-
-    def __init__(self, root: str, input_cfg: InputConfig, shard_docs: int):
-        self.root, self.input_cfg, self.shard_docs = root, input_cfg, shard_docs
-
-    def process(self, item: tuple[int, str]):
-        index, path = item
-        docs = errors = 0
-        for kind, batch in read_file(path, self.input_cfg, self.shard_docs):
-            if kind == "errors":
-                rel = f"errors/{dense.shard_name(index, errors)}.arrow"
-                arrays.write_arrow(atomic.join(self.root, rel), pa.Table.from_batches([batch]))
-                yield beam.pvalue.TaggedOutput("errors", {"path": rel, "records": batch.num_rows})
-                errors += 1
-                continue
-            yield dense.shard_name(index, docs), batch
-            docs += 1
 
 
 class _EmbedShard(beam.DoFn):
@@ -138,7 +119,7 @@ class IndexDense(beam.PTransform):
             pbegin
             | "ListFiles" >> beam.Create(list(enumerate(self.files)))
             | "ReadShards"
-            >> beam.ParDo(_ReadShards(root, self.input_cfg, config.shard_docs)).with_outputs("errors", main="docs")
+            >> beam.ParDo(ReadIndexShards(root, self.input_cfg, config.shard_docs)).with_outputs("errors", main="docs")
         )
         entries = (
             read.docs
