@@ -6,6 +6,7 @@ import logging
 import os
 import time
 
+from tamis.cli.index_args import add_input_and_runner_arguments
 from tamis.io import atomic
 
 HELP = "build a BM25 index (Beam) from curated shards or JSONL/Parquet files with a text field"
@@ -17,16 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="YAML with the index parameters (analysis, variant, k1, b, ...)")
     parser.add_argument("--variant", help="override: lucene, robertson, atire, bm25l, bm25+ or okapi")
     parser.add_argument("--shard-docs", type=int, help="override: documents per index shard")
-    parser.add_argument("--store-text", action="store_true", help="keep document text in the docstore")
-    parser.add_argument("--format", default="auto", help="input format: auto, jsonl, parquet, text")
-    parser.add_argument("--text-field", default="text")
-    parser.add_argument("--id-field", default="id")
-    parser.add_argument("--workers", type=int, default=1, help="local Beam workers (multi-processing when > 1)")
-    parser.add_argument("--runner", choices=["local", "dataflow"], default="local")
-    parser.add_argument("--project", help="Dataflow: Google Cloud project")
-    parser.add_argument("--region", help="Dataflow: region")
-    parser.add_argument("--temp-location", help="Dataflow: gs:// temp location")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing index at --output")
+    add_input_and_runner_arguments(parser)
     parser.add_argument("--dry-run", action="store_true", help="validate the config and list the inputs; with "
                         "--runner dataflow also build and check the job graph offline")
 

@@ -6,6 +6,8 @@ import os
 import shutil
 import time
 
+from tamis.cli.index_args import add_input_and_runner_arguments
+
 HELP = "build a dense (FAISS) index (Beam) from curated shards or JSONL/Parquet files with a text field"
 
 # flag -> DenseConfig field; each overrides the --config YAML
@@ -34,16 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rescore", choices=["auto", "none", "float16", "int8"], help="rescore candidates from")
     parser.add_argument("--rescore-multiplier", type=int, help="candidates rescored = multiplier x depth (default 4)")
     parser.add_argument("--shard-docs", type=int, help="documents per shard (default 10000)")
-    parser.add_argument("--store-text", action="store_true", help="keep document text in the docstore")
-    parser.add_argument("--format", default="auto", help="input format: auto, jsonl, parquet, text")
-    parser.add_argument("--text-field", default="text")
-    parser.add_argument("--id-field", default="id")
-    parser.add_argument("--workers", type=int, default=1, help="local Beam workers (multi-processing when > 1)")
-    parser.add_argument("--runner", choices=["local", "dataflow"], default="local")
-    parser.add_argument("--project", help="Dataflow: Google Cloud project")
-    parser.add_argument("--region", help="Dataflow: region")
-    parser.add_argument("--temp-location", help="Dataflow: gs:// temp location")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing index at --output")
+    add_input_and_runner_arguments(parser)
     parser.add_argument("--resume", action="store_true", help="finish an interrupted build, keeping finished shards")
     parser.add_argument(
         "--dry-run", action="store_true",
