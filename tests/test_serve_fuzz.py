@@ -54,7 +54,7 @@ def fuzz(schema, mode: GenerationMode) -> tuple[dict[str, dict[int, int]], list[
         @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
                   suppress_health_check=list(HealthCheck))
         @given(case=op.as_strategy(generation_mode=mode))
-        def run(case):
+        def run(case, op=op, checks=checks):
             response = case.call(headers=AUTH)
             found = statuses.setdefault(op.label, {})
             found[response.status_code] = found.get(response.status_code, 0) + 1
