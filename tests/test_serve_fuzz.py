@@ -54,11 +54,12 @@ def fuzz(schema, mode: GenerationMode) -> tuple[dict[str, dict[int, int]], list[
         @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
                   suppress_health_check=list(HealthCheck))
         @given(case=op.as_strategy(generation_mode=mode))
-        def run(case, op=op, checks=checks):
+        def run(case):
             response = case.call(headers=AUTH)
-            found = statuses.setdefault(op.label, {})
+            label = case.operation.label
+            found = statuses.setdefault(label, {})
             found[response.status_code] = found.get(response.status_code, 0) + 1
-            for check in checks:
+            for check in checks:  # noqa: B023
                 if check is negative_data_rejection and response.status_code == 413:
                     assert len(response.request.body or b"") > LIMITS.max_body_bytes
                     continue
@@ -66,7 +67,7 @@ def fuzz(schema, mode: GenerationMode) -> tuple[dict[str, dict[int, int]], list[
                     case.validate_response(response, checks=[check])
                 except Exception as e:  # schemathesis raises a group of failures; keep one line of each
                     line = " ".join(str(e).split())[:300]
-                    failures.append(f"{op.label} {response.status_code} {check.__name__}: {line}")
+                    failures.append(f"{label} {response.status_code} {check.__name__}: {line}")
 
         run()
     return statuses, failures
