@@ -214,14 +214,8 @@ class DocTexts:
 # --- duplicate clusters ------------------------------------------------------------------------------------------
 
 
-def load_clusters(runs: list[str], verify: bool = True) -> dict[str, str]:
-    """Document id -> its cluster's representative, from the dropped/ rows with a `dup_of` of curate runs.
-
-    Links are joined transitively (a document dropped as a copy of one that was
-    itself dropped elsewhere ends in the same cluster); the representative is the
-    smallest id of the cluster, so the map is the same whatever the order of runs
-    and files. Documents in no cluster are absent (their cluster is themselves).
-    """
+def clusters_from_links(links) -> dict[str, str]:
+    """Document id -> its cluster's representative (the smallest id), from (id, dup_of) links, joined transitively."""
     parent: dict[str, str] = {}
 
     def find(x: str) -> str:
@@ -231,6 +225,23 @@ def load_clusters(runs: list[str], verify: bool = True) -> dict[str, str]:
             x = parent[x]
         return x
 
+    for a, b in links:
+        if b is None or a == b:
+            continue
+        ra, rb = find(a), find(b)
+        if ra != rb:  # the larger root joins the smaller, so a root is its cluster's smallest id
+            parent[max(ra, rb)] = min(ra, rb)
+    return {x: find(x) for x in list(parent)}
+
+
+def load_clusters(runs: list[str], verify: bool = True) -> dict[str, str]:
+    """Duplicate clusters from the dropped/ rows with a `dup_of` of curate runs (exact, near and semantic dedup).
+
+    A document dropped as a copy of one that was itself dropped elsewhere ends in
+    the same cluster; the map is the same whatever the order of runs and files.
+    Documents in no cluster are absent (their cluster is themselves).
+    """
+    links = []
     for run in runs:
         found = run_dir.load(run, verify=verify)
         for entry in found["files"]:
@@ -238,13 +249,8 @@ def load_clusters(runs: list[str], verify: bool = True) -> dict[str, str]:
                 continue
             with atomic.open_read(atomic.join(run, entry["path"])) as f:
                 table = pq.read_table(f, columns=["id", "dup_of"])
-            for a, b in zip(table["id"].to_pylist(), table["dup_of"].to_pylist(), strict=True):
-                if b is None or a == b:
-                    continue
-                ra, rb = find(a), find(b)
-                if ra != rb:  # the larger root joins the smaller, so a root is its cluster's smallest id
-                    parent[max(ra, rb)] = min(ra, rb)
-    return {x: find(x) for x in list(parent)}
+            links += zip(table["id"].to_pylist(), table["dup_of"].to_pylist(), strict=True)
+    return clusters_from_links(links)
 
 
 # --- exclusion ---------------------------------------------------------------------------------------------------
@@ -322,7 +328,7 @@ class Augmenter:
     """
 
     def __init__(self, spec: AugmentSpec, retriever=None, clusters: dict[str, str] | None = None,
-                 benchmarks: decontam.BenchmarkIndex | None = None):
+                 benchmarks: decontam.BenchmarkIndex | None = None, texts=None):
         self.spec = spec
         self.retriever = retriever if retriever is not None else open_retriever(spec.retriever)
         self.chunker = Chunker(spec.chunking)
@@ -330,7 +336,8 @@ class Augmenter:
             clusters = load_clusters(spec.dup_runs, verify=False) if spec.dup_runs else {}
         if benchmarks is None and spec.exclude.decontaminate.enabled:
             benchmarks = decontam.build_index(spec.exclude.decontaminate)
-        texts = DocTexts(self.retriever) if spec.needs_text else None
+        if texts is None and spec.needs_text:
+            texts = DocTexts(self.retriever)
         self.excluder = Excluder(clusters, texts, spec.exclude.overlap, benchmarks)
         self.texts = texts
         self.schema = schema(spec.neighbours.text)
@@ -427,6 +434,11 @@ def fingerprint_inputs(spec: AugmentSpec) -> dict[str, Any]:
         if spec.exclude.decontaminate.enabled else {}
     return {"inputs": inputs, "dup_runs": dup_runs, "indexes": indexes,
             "tokenizer": tokenizer_identity(spec.chunking), "benchmarks": benchmarks}
+
+
+def load_manifest(root: str, verify: bool = True) -> dict[str, Any]:
+    """The manifest of a finished augmentation, every file checked by default."""
+    return manifest.read_manifest(root, KIND, FORMAT_VERSION, verify=verify)
 
 
 def dumps(value: Any) -> str:
