@@ -187,8 +187,11 @@ def test_a_saturated_service_answers_429_with_retry_after_then_recovers():
         workers = [threading.Thread(target=call) for _ in range(2)]
         for w in workers:
             w.start()
-        for _ in range(2):
-            assert fake.started.acquire(timeout=10)
+        assert fake.started.acquire(timeout=10)  # one searches; the other waits for the index's lock, in flight
+        deadline = time.monotonic() + 10
+        while app.inflight < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert app.inflight == 2
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         conn.request("POST", "/v1/search", body=json.dumps({"query": "x"}), headers={"content-type": "application/json"})
         busy = conn.getresponse()
@@ -338,7 +341,7 @@ def test_dense_and_hybrid_over_the_same_documents(tmp_path):
     q = tiny_queries()[:2]
     fused = c.post("/v1/search", json={"queries": q, "k": 3}).json()["hits"]  # one pair served: hybrid by default
     assert fused == c.post("/v1/search", json={"queries": q, "k": 3, "retriever": "hybrid"}).json()["hits"]
-    _, fn = cat._pair(None)
+    _, fn, _ = cat._pair(None)
     ids, scores = fn(q, 3, None)
     assert [[h["id"] for h in hits] for hits in fused] == ids
     vec = c.post("/v1/search", json={"queries": q, "k": 3, "retriever": "dense"}).json()["hits"]
@@ -367,3 +370,16 @@ print("served")
 """
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "served" in done.stdout, done.stderr[-2000:]
+
+
+def test_each_index_searches_on_its_own_thread_one_search_at_a_time():
+    slow, fake = blocking_served("slow")
+    other, other_fake = blocking_served("other")
+    cat = Catalog.of([slow, other])
+    futures = [runner.submit(fn, ["q"], 1, None) for _, _, fn, runner in
+               (cat.searcher(None, name) for name in ("slow", "slow", "other"))]
+    assert fake.started.acquire(timeout=10) and other_fake.started.acquire(timeout=10)
+    assert not fake.started.acquire(timeout=0.3)  # the second search of `slow` waits for the first
+    fake.release.set()
+    other_fake.release.set()
+    assert [f.result(timeout=10)[0] for f in futures] == [[["a"]]] * 3

@@ -7,14 +7,16 @@
     GET  /metrics           Prometheus text
     GET  /openapi.json      the schema, with every limit in it
 
-Searches run in worker threads (at most `threads` at once), so the event loop
-keeps accepting, refusing and timing requests while one computes. Errors are
+Searches run on their index's own thread (tamis.serve.indexes), code context in
+worker threads (at most `threads` at once), so the event loop keeps accepting,
+refusing and timing requests while one computes. Errors are
 JSON `{"error": one line, "detail": ...}`: 422 for a body that breaks its model
 (with the first problem in the shape of tamis.validation's messages), 400 for
 a request the served indexes cannot answer as asked, 404 for an unknown index,
 repository or file, 401/413/429 from tamis.serve.guard; a 500 is a bug.
 """
 
+import asyncio
 import functools
 import logging
 from typing import Any
@@ -112,9 +114,9 @@ def create_app(catalog: Catalog, limits: Limits | None = None, token: str | None
     @api.post("/v1/search", response_model=None, responses={200: {"model": SearchResponse}, **_responses()})
     async def search(body: SearchRequest) -> JSONResponse:  # type: ignore[valid-type]
         """Top-k hits per query; `hits` is one list for `query`, a list of lists for `queries`."""
-        name, kind, fn = catalog.searcher(body.retriever, body.index)
+        name, kind, fn, runner = catalog.searcher(body.retriever, body.index)
         queries = body.texts()
-        ids, scores = await in_thread(fn, queries, body.k, body.where())
+        ids, scores = await asyncio.wrap_future(runner.submit(fn, queries, body.k, body.where()))
         metrics.queries.labels(kind).inc(len(queries))
         hits = [[{"id": i, "score": float(s)} for i, s in zip(qi, qs.tolist(), strict=True)]
                 for qi, qs in zip(ids, scores, strict=True)]

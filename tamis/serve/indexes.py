@@ -10,6 +10,15 @@ A BM25 and a dense index that hold the same document ids form a hybrid pair
 (tamis.retrievers.hybrid); with one pair served, `retriever: hybrid` needs no
 index name.
 
+Each served index searches on its own thread, one search at a time, and the
+requests for it queue there (bounded by the service's max_inflight). A BM25
+search holds the GIL for most of its time, so two searches of one index at
+once only interleave, evict each other's cache and pay for thread switches
+(measured: 8 threads on one retriever answer about half the queries/s of 1);
+one thread per index keeps its memory warm, and different indexes still
+search in parallel. The dense lock also covers a hybrid search, which runs
+on its BM25 index's thread and uses the dense encoder.
+
 TODO(merge): `open_index` is the service's copy of the retriever registry
 (`open_retriever(dir)` keyed by manifest kind); it should move there.
 """
@@ -18,6 +27,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,7 +58,9 @@ class Served:
     docs: int
     digest: str = ""  # sha256 of the sorted document ids (search indexes)
     filter_fields: frozenset[str] = frozenset()  # BM25: docstore string columns and meta keys
-    lock: Any = None  # a threading.Lock that serializes searches that must not run concurrently (dense)
+    # dense: one encoder and one FAISS search at a time, from its own thread or a hybrid's (GPU FAISS is not thread-safe)
+    lock: Any = field(default_factory=threading.Lock)
+    runner: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="tamis-search"))
     manifest_sha256: str = ""
 
     def describe(self) -> dict[str, Any]:
@@ -120,8 +132,6 @@ def open_index(path: str, device: Device = "auto") -> Served:
     s.docs, s.digest = len(ids), ids_digest(ids)
     if served_kind == "bm25":
         s.filter_fields = _filter_fields(handle)
-    else:
-        s.lock = threading.Lock()  # one encoder and one FAISS search at a time (GPU FAISS is not thread-safe)
     return s
 
 
@@ -171,7 +181,7 @@ class Catalog:
             raise RequestError(f"No index named {index!r} is served; served: {', '.join(sorted(self.indexes))}.", 404)
         return self.indexes[index]
 
-    def _pair(self, index: str | None) -> tuple[str, Callable]:
+    def _pair(self, index: str | None) -> tuple[str, Callable, ThreadPoolExecutor]:
         pairs = [p for p in self.pairs if index is None or index in p[:2]]
         if not self.pairs:
             raise RequestError("The hybrid retriever needs a BM25 and a dense index over the same documents; "
@@ -191,13 +201,13 @@ class Catalog:
             with lock:
                 return fused.search(queries, k)
 
-        return f"{a}+{b}", search
+        return f"{a}+{b}", search, self.indexes[a].runner
 
-    def searcher(self, retriever: str | None, index: str | None) -> tuple[str, str, Callable]:
-        """(index name, retriever kind, search(queries, k, where) -> (ids, scores)) for a request."""
+    def searcher(self, retriever: str | None, index: str | None) -> tuple[str, str, Callable, ThreadPoolExecutor]:
+        """(index name, retriever kind, search(queries, k, where) -> (ids, scores), the thread to run it on)."""
         if retriever == "hybrid" or (retriever is None and index is None and self._only_a_pair()):
-            name, fn = self._pair(index)
-            return name, "hybrid", fn
+            name, fn, runner = self._pair(index)
+            return name, "hybrid", fn, runner
         if index is not None:
             s = self._named(index)
             if s.kind not in SEARCH_KINDS:
@@ -212,7 +222,7 @@ class Catalog:
                 raise RequestError(f"{'No' if not found else 'More than one'} {what} is served ({names}); "
                                    "name one in 'index'" + (" or choose 'retriever'" if not retriever else "") + ".")
             s = found[0]
-        return s.name, s.kind, self._search_fn(s)
+        return s.name, s.kind, self._search_fn(s), s.runner
 
     def _only_a_pair(self) -> bool:
         search = self.search_indexes()

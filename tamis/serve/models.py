@@ -28,7 +28,7 @@ class Limits(Params):
     max_filter_fields: int = 16
     max_filter_values: int = 1024  # values per filter field
     max_inflight: int = 16  # requests under /v1/ being answered at once; more get 429 with Retry-After
-    threads: int = 4  # searches running at once (the rest of the in-flight requests wait for a thread)
+    threads: int = 4  # code-context requests computed at once (searches run on one thread per index)
     retry_after_s: int = 1  # the Retry-After of a 429
     max_budget: int = 32768  # code-context tokens
     max_path_chars: int = 4096  # code-context file path (a key in the index, never opened)
