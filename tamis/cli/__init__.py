@@ -20,6 +20,7 @@ from tamis.errors import TamisError
 
 # "group command" or "command" -> module
 COMMANDS = {
+    "augment": "tamis.cli.augment",
     "code context": "tamis.cli.code_context",
     "code fim": "tamis.cli.code_fim",
     "curate": "tamis.cli.curate",
@@ -44,6 +45,7 @@ COMMANDS = {
     "quality train": "tamis.cli.quality_train",
     "report": "tamis.cli.report",
     "search": "tamis.cli.search",
+    "serve": "tamis.cli.serve",
     "verify": "tamis.cli.verify",
 }
 

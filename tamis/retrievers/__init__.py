@@ -1,1 +1,5 @@
 """tamis.retrievers."""
+
+from tamis.retrievers.client import Client
+
+__all__ = ["Client"]

@@ -116,9 +116,3 @@ def _best_per_doc(docs: np.ndarray, values: np.ndarray, k: int) -> tuple[np.ndar
     _, first = np.unique(docs, return_index=True)
     first = np.sort(first)[:k]
     return docs[first], values[first].astype(np.float32)
-
-
-def open(root: str, verify: bool = True, **options) -> DenseRetriever:  # noqa: A001  (the registry's name)
-    """What `tamis search` calls for an index whose manifest kind is `dense-index`."""
-    return DenseRetriever.open(root, verify=verify, **options)
-

@@ -19,6 +19,7 @@ OPENERS = {
     "bm25-index": "tamis.retrievers.bm25:BM25Retriever",
     "dense-index": "tamis.retrievers.dense:DenseRetriever",
 }
+ON_DEVICE = {"dense-index"}  # kinds whose retriever runs a model, placed by the `device` option
 
 
 def index_kind(root: str) -> str:
@@ -42,7 +43,7 @@ def index_kind(root: str) -> str:
     return kind
 
 
-def open_retriever(root: str, verify: bool = True) -> Retriever:
+def open_retriever(root: str, verify: bool = True, device: str = "auto") -> Retriever:
     """The retriever for the index at `root`; by default every file's checksum is verified first."""
     kind = index_kind(root)
     if kind not in OPENERS:
@@ -51,4 +52,5 @@ def open_retriever(root: str, verify: bool = True) -> Retriever:
             hint="point --index at an index folder",
         )
     module_name, _, class_name = OPENERS[kind].partition(":")
-    return getattr(importlib.import_module(module_name), class_name).open(root, verify=verify)
+    options = {"device": device} if kind in ON_DEVICE else {}
+    return getattr(importlib.import_module(module_name), class_name).open(root, verify=verify, **options)
