@@ -11,12 +11,15 @@ cannot reach the top k. A batch of queries is one kernel call per shard.
 Every shard was scored with the global idf and avgdl and the top-k heap
 carries from shard to shard, so results are the exact global top k, ties
 broken by document order (shard, then row). Documents that match no query
-term are never returned. The kernel holds the GIL and leaves its scratch
-zeroed after every call, so threads may share a retriever.
+term are never returned. The kernel releases the GIL while it searches a
+shard, so other threads (a service's event loop parsing the next request)
+run meanwhile; its scratch is one per retriever, zeroed after every call, and
+a lock lets one search at a time use it, so threads may share a retriever.
 """
 
 import json
 import logging
+import threading
 from collections.abc import Sequence
 from itertools import repeat
 from typing import Any
@@ -58,6 +61,7 @@ class BM25Retriever:
         # largest shard or MaxScore window, plus the one slot a branch-free append writes past the last.
         size = max(max((sh.n_docs for sh in index.shards), default=0), WINDOW) + 1
         self._scratch = (np.zeros(size, np.float64), np.zeros(size, np.int32))
+        self._lock = threading.Lock()  # one search at a time uses the scratch
         # MaxScore's bounds and the touched-cell lists count on contributions that are never negative: true unless
         # some idf is (only okapi's floor can be), and then every shard is scored by the dense pass.
         self._strategy = DENSE if bool(np.any(np.asarray(index.vocab.idf) < 0)) else AUTO
@@ -142,12 +146,12 @@ class BM25Retriever:
         hn = np.zeros(n_queries, np.int64)
         acc, touched = self._scratch
         last = len(self._shards) - 1
-        for s, arrays in enumerate(self._shards):
-            allow = self._mask(s, where) if where else self._no_filter
-            n_docs, base = int(self._bases[s + 1] - self._bases[s]), int(self._bases[s])
-            search_shard(
-                tids, weights, bounds, *arrays, n_docs, base, allow, self._strategy, hs, hd, hn, acc, touched, s == last
-            )
+        masks = [self._mask(s, where) if where else self._no_filter for s in range(len(self._shards))]
+        with self._lock:
+            for s, arrays in enumerate(self._shards):
+                n_docs, base = int(self._bases[s + 1] - self._bases[s]), int(self._bases[s])
+                search_shard(tids, weights, bounds, *arrays, n_docs, base, masks[s], self._strategy, hs, hd, hn, acc,
+                             touched, s == last)
         if self._has_shift and len(tids):
             shift = np.zeros(n_queries)
             per_term = self._shift[tids] * weights

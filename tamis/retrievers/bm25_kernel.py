@@ -590,7 +590,7 @@ def query_terms(stream, n_queries):
     return tids[:n], counts[:n], bounds
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)  # other threads (a service's event loop) run while a shard is searched
 def search_shard(
     tids,
     weights,
