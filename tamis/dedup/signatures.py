@@ -85,7 +85,7 @@ def read(path: str, kind: str) -> pa.Table:
     """A kept signature file; IntegrityError if it is not readable or not of its kind's schema."""
     t = arrays.read_arrow(path)
     if not t.schema.equals(SCHEMAS[kind]):
-        raise IntegrityError(f"{path} is not a {kind} signature file (schema {t.schema})", hint="rerun to redo it")
+        raise IntegrityError(f"{path} is not a signature file of kind {kind!r} (its columns: {t.schema.names})", hint="rerun to redo it")
     return t
 
 
