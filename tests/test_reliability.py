@@ -61,9 +61,10 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 
 def run_files(run: Path) -> dict[str, str]:
-    """sha256 of every file of a run but its manifest (it holds seconds): shards, drops, errors, markers, signatures."""
+    """sha256 of every file of a run but its manifest and report (they hold seconds): shards, drops, errors,
+    markers, signatures."""
     return {str(p.relative_to(run)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(run.rglob("*")) if p.is_file() and p.name != "manifest.json"}
+            for p in sorted(run.rglob("*")) if p.is_file() and p.name not in ("manifest.json", *DERIVED)}
 
 
 def no_debris(run: Path, manifest: dict) -> None:
