@@ -12,7 +12,10 @@ fingerprint and input size and every file it lists still has its sha256; a
 rerun skips writing it. Before a rerun writes anything, `clean` removes what a
 killed attempt left (temporary files, outputs no valid marker lists, spilled
 batches). A directory holding another config's work, finished or not, is
-refused. The manifest is written only when every input is finished, the error
+refused. With exact or near dedup, a marker also names the input's kept dedup
+signatures (tamis.dedup.signatures), listed with their sha256 like any file,
+which a resume joins instead of rereading the input (docs/run_dir.md).
+The manifest is written only when every input is finished, the error
 fraction is within bounds and no input was cut short (unless the config
 accepts truncated inputs); a finished run is never rewritten.
 """
