@@ -249,7 +249,6 @@ def stage_run(path: str) -> dict:
     from tamis.dedup.neardup import NearDupConfig
     from tamis.io.readers import InputConfig, read_file
     from tamis.pipelines.neardup import NearDup
-    from tamis.pipelines.read import DROPPED
 
     def read(p):
         for i, (kind, batch) in enumerate(read_file(p, InputConfig(p), 1000)):
@@ -266,7 +265,7 @@ def stage_run(path: str) -> dict:
     with beam.Pipeline(runner=FnApiRunner(), options=opts) as p:
         res = p | beam.Create([path]) | "Read" >> beam.FlatMap(read) | NearDup(NearDupConfig())
         _ = (
-            res[DROPPED]
+            res.dropped
             | beam.FlatMap(dropped_ids)
             | beam.combiners.ToList()
             | beam.Map(lambda ids: Path(out_file).write_text(json.dumps(ids)))

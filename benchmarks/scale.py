@@ -491,7 +491,6 @@ def components_run(paths: list[str], clustering: str, out: str) -> dict:
     from tamis.io.readers import InputConfig, read_file
     from tamis.pipelines.components import rounds_needed, summary_from_metrics
     from tamis.pipelines.neardup import NearDup
-    from tamis.pipelines.read import DROPPED
 
     def read(p):
         i, path = p
@@ -515,7 +514,7 @@ def components_run(paths: list[str], clustering: str, out: str) -> dict:
     p = beam.Pipeline(runner=FnApiRunner(), options=opts)
     res = p | beam.Create(list(enumerate(paths))) | "Read" >> beam.FlatMap(read) | NearDup(cfg)
     _ = (
-        res[DROPPED]
+        res.dropped
         | beam.FlatMap(pairs)
         | beam.combiners.ToList()
         | beam.Map(lambda ps: Path(out).write_text(json.dumps(dict(sorted(ps)))))

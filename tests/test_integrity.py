@@ -256,3 +256,102 @@ def test_a_nested_artifact_is_verified_by_its_own_manifest_not_its_parents(tmp_p
     (nested / "manifest.json").unlink()  # without its manifest, its files are strays of the outer run
     code, out, _ = run_cli(capsys, "verify", run)
     assert code == IntegrityError.exit_code and "mix/" in out
+
+
+# --- resume with dedup: finished inputs join by their kept signatures, not reread ------------------------------
+
+
+def _dedup_corpus(tmp_path):
+    """Three inputs whose dedup decisions cross files: exact copies, repeated lines and near copies of file 0's
+    documents in files 1 and 2, and in file 1 a smaller id than file 0's for one repeated text."""
+    src = tmp_path / "in"
+    src.mkdir()
+    base = [" ".join(f"word{(i * 37 + j * 11) % 997} topic{i} part{j}" for j in range(60)) for i in range(30)]
+    shared_line = "A line of boilerplate that every page of this site repeats at its foot."
+    files = [[{"id": f"f0-{i:03d}", "text": f"{t}\n{shared_line}"} for i, t in enumerate(base)]]
+    for f in (1, 2):
+        rows = [{"id": f"f{f}-copy{i}", "text": f"{base[i]}\n{shared_line}"} for i in range(f, 8, 2)]
+        rows += [{"id": f"f{f}-near{i}", "text": base[i].replace("part7 ", f"changed{f} ")} for i in range(8, 14)]
+        rows += [{"id": f"f{f}-own{i:03d}", "text": f"Own document {i} of file {f}, " + "with its own words. " * (i % 9 + 3)
+                  + f"\n{shared_line}"} for i in range(30)]
+        files.append(rows)
+    files[1].append({"id": "a-smallest", "text": base[20] + f"\n{shared_line}"})  # keeps this copy, not f0-020's
+    for f, rows in enumerate(files):
+        write_jsonl(src / f"part{f}.jsonl", rows)
+    return src, [len(rows) for rows in files]
+
+
+def _dedup_cfg(src, run, **over):
+    return make_cfg(src, run, exact_dedup={"enabled": True, "units": "line", "min_unit_chars": 20},
+                    near_dedup={"enabled": True}, **over)
+
+
+def _all_files(run) -> dict[str, str]:
+    """sha256 of every file of a run but its manifest (which holds seconds): shards, drops, markers, signatures."""
+    import hashlib
+
+    return {str(p.relative_to(run)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(run.rglob("*")) if p.is_file() and p.name != "manifest.json"}
+
+
+def _interrupt_after_first_input(run) -> None:
+    """What a kill after input 0's marker leaves: inputs 1 and 2 unfinished, no manifest."""
+    (run / "manifest.json").unlink()
+    for marker in sorted((run / "_progress").glob("0000[12].json")):
+        for entry in json.loads(marker.read_text())["files"]:
+            (run / entry["path"]).unlink()
+        marker.unlink()
+
+
+def test_a_resume_with_exact_and_near_dedup_reads_only_unfinished_inputs(tmp_path):
+    src, sizes = _dedup_corpus(tmp_path)
+    run = tmp_path / "run"
+    clean_manifest = curate.run(_dedup_cfg(src, run))
+    counts = clean_manifest["counts"]["dropped_by_stage"]
+    assert counts["exact_dedup"] >= 4 and counts["near_dedup"] >= 4  # decisions that cross files
+    marker = json.loads((run / "_progress" / "00000.json").read_text())
+    assert set(marker["signatures"]) == {"exact_docs", "exact_units", "near"}
+    assert {e["path"] for e in clean_manifest["files"]} >= set(marker["signatures"].values())
+    clean = _all_files(run)
+    _interrupt_after_first_input(run)
+    manifest = curate.run(_dedup_cfg(src, run))
+    assert manifest["stages"]["read"]["docs"] == sizes[1] + sizes[2]  # input 0 joined by its signatures, not read
+    assert _all_files(run) == clean and manifest["counts"] == clean_manifest["counts"]
+    dropped = pq.read_table(run / "dropped").to_pylist()
+    assert {d["dup_of"] for d in dropped if d["id"].startswith("f1-")} & {f"f0-{i:03d}" for i in range(30)}
+    assert any(d["id"] == "f0-020" for d in dropped)  # dropped for a copy in file 1: its marker said so already
+
+
+def test_a_marker_without_signatures_rereads_its_input(tmp_path):
+    src, sizes = _dedup_corpus(tmp_path)
+    run = tmp_path / "run"
+    curate.run(_dedup_cfg(src, run))
+    clean = digests(run)
+    _interrupt_after_first_input(run)
+    marker_path = run / "_progress" / "00000.json"
+    marker = json.loads(marker_path.read_text())  # as an older tamis wrote it: no signatures
+    for rel in marker.pop("signatures").values():
+        (run / rel).unlink()
+    marker["files"] = [e for e in marker["files"] if not e["path"].endswith(".arrow")]
+    marker_path.write_text(json.dumps(marker, sort_keys=True))
+    manifest = curate.run(_dedup_cfg(src, run))
+    assert manifest["stages"]["read"]["docs"] == sum(sizes)
+    assert digests(run) == clean
+
+
+def test_a_damaged_signature_file_is_found_by_verify_and_redone_on_resume(tmp_path, capsys):
+    src, sizes = _dedup_corpus(tmp_path)
+    run = tmp_path / "run"
+    curate.run(_dedup_cfg(src, run))
+    clean = _all_files(run)
+    kept = run / "_progress" / "00000.near.arrow"
+    saved = kept.read_bytes()
+    _flip(kept)
+    code, out, _ = run_cli(capsys, "verify", run)
+    assert code == IntegrityError.exit_code and kept.name in out
+    kept.write_bytes(saved)
+    _interrupt_after_first_input(run)
+    _flip(kept, at=0.8)
+    manifest = curate.run(_dedup_cfg(src, run))
+    assert manifest["stages"]["read"]["docs"] == sum(sizes)  # input 0 redone: its signatures failed their checksum
+    assert _all_files(run) == clean

@@ -5,6 +5,7 @@ default); `TAMIS_RELIABILITY_CASES=N` runs N seeded cases of each.
 """
 
 import gzip
+import hashlib
 import json
 import os
 import random
@@ -21,7 +22,6 @@ import yaml
 import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pipeline_fixtures import digests
 
 from tamis import config
 from tamis.errors import IntegrityError
@@ -58,6 +58,13 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
         data = zstandard.ZstdCompressor().compress(data)
     path.write_bytes(data)
     return path
+
+
+def run_files(run: Path) -> dict[str, str]:
+    """sha256 of every file of a run but its manifest and report (they hold seconds): shards, drops, errors,
+    markers, signatures."""
+    return {str(p.relative_to(run)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(run.rglob("*")) if p.is_file() and p.name not in ("manifest.json", *DERIVED)}
 
 
 def no_debris(run: Path, manifest: dict) -> None:
@@ -107,7 +114,7 @@ def test_curate_killed_at_random_points_resumes_to_identical_output(kill_corpus,
     done = tamis("curate", clean_cfg)
     assert done.wait(timeout=600) == 0, done.stderr.read().decode()[-2000:]
     duration = time.perf_counter() - started
-    clean = digests(tmp_path / "clean")
+    clean = run_files(tmp_path / "clean")
     clean_manifest = run_dir.load(str(tmp_path / "clean"))
     rng = random.Random(20261203)
     for case in range(CASES):
@@ -120,7 +127,7 @@ def test_curate_killed_at_random_points_resumes_to_identical_output(kill_corpus,
             proc.wait()
         resumed = tamis("curate", cfg)
         assert resumed.wait(timeout=600) == 0, resumed.stderr.read().decode()[-2000:]
-        assert digests(out) == clean, f"case {case}"
+        assert run_files(out) == clean, f"case {case}"
         manifest = run_dir.load(str(out))
         assert manifest["counts"] == clean_manifest["counts"]
         kept = pq.read_table(out / "shards").column("id").to_pylist()
@@ -130,7 +137,7 @@ def test_curate_killed_at_random_points_resumes_to_identical_output(kill_corpus,
 
 def test_curate_stopped_by_fault_injection_resumes_to_identical_output(kill_corpus, tmp_path):
     clean_manifest = curate.run(curate_cfg := _parsed(kill_config(kill_corpus, tmp_path / "clean")))
-    clean = digests(tmp_path / "clean")
+    clean = run_files(tmp_path / "clean")
     rng = random.Random(7)
     for case in range(CASES):
         out = tmp_path / f"stopped{case}"
@@ -138,8 +145,32 @@ def test_curate_stopped_by_fault_injection_resumes_to_identical_output(kill_corp
         with pytest.raises(Exception, match="fault injection"):
             curate.run(cfg)
         manifest = curate.run(cfg.model_copy(update={"fail_after_shards": None}))
-        assert digests(out) == clean and manifest["counts"] == clean_manifest["counts"]
+        assert run_files(out) == clean and manifest["counts"] == clean_manifest["counts"]
         no_debris(out, manifest)
+
+
+def test_curate_stopped_halfway_with_dedup_rereads_only_unfinished_inputs(kill_corpus, tmp_path, monkeypatch):
+    """Exact (documents and lines) and near dedup on: finished inputs join by their kept signatures, unread."""
+    from tamis.pipelines import write
+
+    raw = yaml.safe_load(kill_config(kill_corpus, tmp_path / "clean").read_text())
+    raw["exact_dedup"] = {"enabled": True, "units": "line", "min_unit_chars": 40}
+    clean_manifest = curate.run(config.parse(raw))
+    clean = run_files(tmp_path / "clean")
+    docs = {path: source["read"] for path, source in clean_manifest["sources"].items()}
+    half = sum(s["path"].startswith(("shards/part-00000", "shards/part-00001", "shards/part-00002"))
+               for s in clean_manifest["shards"])
+    out = tmp_path / "stopped"
+    cfg = config.parse({**raw, "output": str(out), "fail_after_shards": half})
+    monkeypatch.setattr(write._WriteInput, "shards_written", 0)  # the injection counts per process
+    with pytest.raises(Exception, match="fault injection"):
+        curate.run(cfg)
+    finished = {json.loads(p.read_text())["input"] for p in (out / "_progress").glob("*.json")}
+    assert 0 < len(finished) < len(docs)
+    manifest = curate.run(cfg.model_copy(update={"fail_after_shards": None}))
+    assert manifest["stages"]["read"]["docs"] == sum(n for path, n in docs.items() if path not in finished)
+    assert run_files(out) == clean and manifest["counts"] == clean_manifest["counts"]
+    no_debris(out, manifest)
 
 
 def _parsed(path: Path):

@@ -3,6 +3,7 @@
     RUN/shards/part-FFFFF-NNNN.parquet    kept documents, by input file F
     RUN/dropped/part-FFFFF-NNNN.parquet   dropped documents with stage and reason
     RUN/errors/part-FFFFF-NNNN.parquet    unreadable records with source, offset, error, raw bytes
+    RUN/_progress/FFFFF.KIND.arrow        input F's dedup signatures (exact and near dedup on), before its marker
     RUN/_progress/FFFFF.json              written last for input F: its counts and files
     RUN/manifest.json                     written last for the run
 
@@ -11,7 +12,10 @@ fingerprint and input size and every file it lists still has its sha256; a
 rerun skips writing it. Before a rerun writes anything, `clean` removes what a
 killed attempt left (temporary files, outputs no valid marker lists, spilled
 batches). A directory holding another config's work, finished or not, is
-refused. The manifest is written only when every input is finished, the error
+refused. With exact or near dedup, a marker also names the input's kept dedup
+signatures (tamis.dedup.signatures), listed with their sha256 like any file,
+which a resume joins instead of rereading the input (docs/run_dir.md).
+The manifest is written only when every input is finished, the error
 fraction is within bounds and no input was cut short (unless the config
 accepts truncated inputs); a finished run is never rewritten.
 """
@@ -55,9 +59,13 @@ def marker_path(run: str, index: int) -> str:
     return atomic.join(run, "_progress", f"{index:05d}.json")
 
 
-def write_marker(run: str, f: InputFile, fp: str, counts: dict[str, Any], files: list[dict[str, Any]]) -> None:
+def write_marker(run: str, f: InputFile, fp: str, counts: dict[str, Any], files: list[dict[str, Any]],
+                 signatures: dict[str, str] | None = None) -> None:
+    """`signatures`: kind → path of the input's kept dedup signatures (also listed, with checksums, in `files`)."""
     body = {"index": f.index, "input": f.path, "input_size": f.size, "fingerprint": fp, "counts": counts,
             "files": files}
+    if signatures:
+        body["signatures"] = signatures
     atomic.write_bytes(marker_path(run, f.index), json.dumps(body, sort_keys=True).encode())
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import apache_beam as beam
 
 from tamis.config import CurateConfig
+from tamis.dedup import signatures
 from tamis.dedup.decontam import load_items, merge_stats, report
 from tamis.errors import ConfigError
 from tamis.filters.registry import build
@@ -41,6 +42,16 @@ class Plan:
     @property
     def todo(self) -> list[InputFile]:
         return [f for f in self.inputs if f.index not in self.done]
+
+    def joinable(self, kinds: tuple[str, ...]) -> dict[int, dict[str, str]]:
+        """Finished inputs whose markers list kept signatures of every kind: input index → {kind: path}.
+
+        A marker without them (an older tamis, or a config that kept none) leaves its input to be reread.
+        """
+        if not kinds:
+            return {}
+        return {i: {k: m["signatures"][k] for k in kinds} for i, m in sorted(self.done.items())
+                if set(kinds) <= set(m.get("signatures", {}))}
 
 
 def plan(cfg: CurateConfig, offline: bool = False) -> Plan:
@@ -113,15 +124,31 @@ def chain_segments(cfg: CurateConfig) -> list[tuple[int, list, object | None]]:
     return out
 
 
+def run_wide(cfg: CurateConfig) -> bool:
+    return any(seg[2] is not None for seg in chain_segments(cfg))
+
+
+def signature_kinds(cfg: CurateConfig) -> tuple[str, ...]:
+    """The dedup signatures each finished input keeps, so a resumed run joins them instead of rereading it.
+
+    None with semantic dedup or a run-wide cut: those need every document's
+    embedding or score, which are not kept, so a resume rereads finished inputs.
+    """
+    if cfg.semantic_dedup.enabled or run_wide(cfg):
+        return ()
+    ex = cfg.exact_dedup
+    return signatures.needed(ex.enabled, ex.units != "off", cfg.near_dedup.enabled)
+
+
 def score_stages(cfg: CurateConfig) -> list[tuple[str, beam.PTransform]]:
     """The filter chain as stages: a ScoreFilter per segment, a whole-run cut after each run-wide filter."""
     out: list[tuple[str, beam.PTransform]] = []
-    for offset, specs, run_wide in chain_segments(cfg):
+    for offset, specs, cut in chain_segments(cfg):
         if specs:
             out.append((f"Score{offset}", ScoreFilter(specs, offset)))
-        if run_wide is not None:
+        if cut is not None:
             position = offset + len(specs) - 1
-            out.append((f"TopFraction{position}", TopFractionCut(run_wide, position)))
+            out.append((f"TopFraction{position}", TopFractionCut(cut, position)))
     return out
 
 
@@ -131,8 +158,12 @@ class Curate(beam.PTransform):
     Every stage takes keyed batches and returns `.kept` and `.dropped` (each
     drop with its stage and reason); the drops of all stages meet the kept
     batches, errors and read counts per input file in WriteRun. With dedup
-    across documents or a run-wide cut, finished inputs are still read (their
-    texts decide what later inputs drop) but only unfinished ones are written.
+    across documents or a run-wide cut, finished inputs still decide what later
+    inputs drop. With exact and near dedup, each input keeps its dedup
+    signatures next to its marker, and a resume joins a finished input's kept
+    signatures instead of reading it (`signature_kinds`). Otherwise (semantic
+    dedup, a run-wide cut, or a marker without signatures) finished inputs are
+    read again; either way only unfinished ones are written.
     """
 
     def __init__(self, cfg: CurateConfig, pl: Plan):
@@ -141,24 +172,38 @@ class Curate(beam.PTransform):
 
     def expand(self, pbegin):
         cfg, pl = self.cfg, self.plan
-        run_wide = any(seg[2] is not None for seg in chain_segments(cfg))
-        whole_run = cfg.exact_dedup.enabled or cfg.near_dedup.enabled or cfg.semantic_dedup.enabled or run_wide
-        read = pbegin | "Read" >> ReadInputs(cfg, pl.inputs if whole_run else pl.todo)  # and normalize
-        dropped, stats = [read.dropped], [read.stats]
+        wide = run_wide(cfg)
+        whole_run = cfg.exact_dedup.enabled or cfg.near_dedup.enabled or cfg.semantic_dedup.enabled or wide
+        kinds = signature_kinds(cfg)
+        joined = pl.joinable(kinds) if whole_run else {}
+        reading = [f for f in pl.inputs if f.index not in joined] if whole_run else pl.todo
+        if whole_run and len(reading) > len(pl.todo):
+            log.info("%d finished inputs are read again: %s", len(reading) - len(pl.todo),
+                     "their markers keep no dedup signatures" if kinds else
+                     "semantic dedup and run-wide cuts keep no signatures to resume from")
+        if joined:
+            log.info("%d finished inputs join dedup by their kept signatures, not read", len(joined))
+        finished = pbegin | "KeptSignatures" >> beam.Create(
+            [(i, {k: atomic.join(cfg.output, p) for k, p in paths.items()}) for i, paths in joined.items()]
+        ) if joined else None
+        read = pbegin | "Read" >> ReadInputs(cfg, reading)  # and normalize
+        dropped, stats, signed = [read.dropped], [read.stats], []
 
-        def stage(docs, label: str, transform: beam.PTransform):
+        def stage(docs, label: str, transform: beam.PTransform, signs: bool = False):
             out = docs | label >> transform
             dropped.append(out.dropped)
+            if signs and kinds:
+                signed.append(out.signatures)
             return out.kept
 
         docs = read.kept
         if cfg.exact_dedup.enabled:
-            docs = stage(docs, "ExactDedup", ExactDedup(cfg.exact_dedup))
+            docs = stage(docs, "ExactDedup", ExactDedup(cfg.exact_dedup, bool(kinds), finished), True)
         if cfg.near_dedup.enabled:
-            docs = stage(docs, "NearDedup", NearDup(cfg.near_dedup))
+            docs = stage(docs, "NearDedup", NearDup(cfg.near_dedup, bool(kinds), finished), True)
         if cfg.semantic_dedup.enabled:
             docs = stage(docs, "SemanticDedup", SemanticDedup(cfg.semantic_dedup))
-        if not run_wide:  # per-document stages from here on: finished inputs need not be redone
+        if not wide:  # per-document stages from here on: finished inputs need not be redone
             docs = docs | "SkipFinished" >> beam.Filter(_todo_batch, frozenset(pl.done))
         if cfg.decontaminate.enabled:
             decon = docs | "Decontaminate" >> Decontaminate(cfg.decontaminate)
@@ -167,7 +212,7 @@ class Curate(beam.PTransform):
             docs = decon.kept
         for label, transform in score_stages(cfg):
             docs = stage(docs, label, transform)
-        if run_wide:
+        if wide:
             docs = docs | "SkipFinished" >> beam.Filter(_todo_batch, frozenset(pl.done))
         done = frozenset(pl.done)
         tagged = {
@@ -179,7 +224,13 @@ class Curate(beam.PTransform):
             | "SkipFinishedDrops" >> beam.Filter(_todo, done),
             "errors": read.errors | "SkipFinishedErrors" >> beam.Filter(_todo, done),
         }
-        return tagged | "Write" >> WriteRun(cfg, pl.fingerprint)
+        if signed:
+            tagged["signatures"] = (
+                [s | f"HoldSignatures{i}" >> spill.Spill() for i, s in enumerate(signed)]
+                | "AllSignatures" >> beam.Flatten()
+                | "SkipFinishedSignatures" >> beam.Filter(_todo, done)
+            )
+        return tagged | "Write" >> WriteRun(cfg, pl.fingerprint, kinds)
 
 
 def _todo_batch(kv, done: frozenset) -> bool:  # key (input, batch)

@@ -28,10 +28,12 @@ def stage_rank(stage: str) -> int:
 
 
 class Staged(NamedTuple):
-    """What a stage made of several steps returns: the same `.kept` and `.dropped` as a one-ParDo stage's outputs."""
+    """What a stage made of several steps returns: the same `.kept` and `.dropped` as a one-ParDo stage's outputs,
+    and the dedup signatures it keeps for the run directory, if any (tamis.dedup.signatures)."""
 
     kept: beam.PCollection
     dropped: beam.PCollection
+    signatures: beam.PCollection | None = None
 
 
 Decision = tuple[int, str, str | None, str | None]  # (row, reason, dup_of, detail)

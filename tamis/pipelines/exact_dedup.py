@@ -4,6 +4,13 @@ lines or paragraphs that a smaller id already has (C4).
 Only (hash, id, batch key, row, position) tuples are shuffled to find
 repeats, in `buckets` partitions resolved with numpy; the decisions then meet
 their batches (spilled, where the pipeline spills) in a join on the batch key.
+
+With `keep_signatures`, the hashing steps also output each batch's tuples
+(`signatures`, keyed by input file) for the run directory; on resume,
+`finished` names the kept signature files of finished inputs, whose tuples
+join the shuffle in place of their texts (tamis.dedup.signatures). Their
+repeats are resolved like any other, and the decisions for their batches meet
+no batch.
 """
 
 from collections import defaultdict
@@ -12,32 +19,60 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 
+from tamis.dedup import signatures
 from tamis.dedup.exact import ExactDedupConfig, first_occurrences, remove_units, text_hashes, unit_hashes
 from tamis.pipelines import disk_shuffle, spill
 from tamis.pipelines.drops import Staged, remove_rows
 from tamis.pipelines.read import DROPPED, STAGE_RANK
 
 STAGE = "exact_dedup"
+SIGNATURES = "signatures"
 
 
-def _partition(key, hashes, ids, rows, positions, buckets: int):
+def _partition(key, hashes, item_ids, rows, positions, buckets: int):
     part = (hashes % np.uint64(buckets)).astype(np.int64)
     for b in np.unique(part):
         sel = np.flatnonzero(part == b)
-        yield int(b), (key, hashes[sel], [ids[r] for r in rows[sel]], rows[sel], positions[sel])
+        yield int(b), (key, hashes[sel], [item_ids[i] for i in sel.tolist()], rows[sel], positions[sel])
 
 
-def _hash_docs(element, buckets: int):
+def _signature(key, kind: str, keep: bool, *columns):
+    if keep:
+        yield beam.pvalue.TaggedOutput(SIGNATURES, (key[0], ((kind, key[1]), signatures.hashes(kind, key[1], *columns))))
+
+
+def _hash_docs(element, buckets: int, keep: bool):
     key, batch = element
     n = batch.num_rows
     hashes = text_hashes(batch.column("text").to_pylist())
-    yield from _partition(key, hashes, batch.column("id").to_pylist(), np.arange(n), np.zeros(n, np.int64), buckets)
+    ids, rows = batch.column("id").to_pylist(), np.arange(n)
+    yield from _signature(key, signatures.EXACT_DOCS, keep, rows, hashes, ids)
+    yield from _partition(key, hashes, ids, rows, np.zeros(n, np.int64), buckets)
 
 
-def _hash_units(element, buckets: int, unit: str, min_chars: int):
+def _hash_units(element, buckets: int, keep: bool, unit: str, min_chars: int):
     key, batch = element
     hashes, rows, positions = unit_hashes(batch.column("text").to_pylist(), unit, min_chars)
-    yield from _partition(key, hashes, batch.column("id").to_pylist(), rows, positions, buckets)
+    ids = batch.column("id").to_pylist()
+    item_ids = [ids[r] for r in rows.tolist()]
+    yield from _signature(key, signatures.EXACT_UNITS, keep, rows, hashes, item_ids, positions)
+    yield from _partition(key, hashes, item_ids, rows, positions, buckets)
+
+
+def _kept_docs(element, buckets: int):
+    """A finished input's kept document hashes → the same partitions `_hash_docs` made of its batches."""
+    index, paths = element
+    for b, t in signatures.by_batch(signatures.read(paths[signatures.EXACT_DOCS], signatures.EXACT_DOCS)):
+        rows = t.column("row").to_numpy()
+        yield from _partition((index, b), t.column("hash").to_numpy(), t.column("id").to_pylist(), rows,
+                              np.zeros(len(rows), np.int64), buckets)
+
+
+def _kept_units(element, buckets: int):
+    index, paths = element
+    for b, t in signatures.by_batch(signatures.read(paths[signatures.EXACT_UNITS], signatures.EXACT_UNITS)):
+        yield from _partition((index, b), t.column("hash").to_numpy(), t.column("id").to_pylist(),
+                              t.column("row").to_numpy(), t.column("position").to_numpy(), buckets)
 
 
 def _resolve(element):
@@ -109,33 +144,42 @@ class _CutUnits(beam.DoFn):
 
 
 class ExactDedup(beam.PTransform):
-    """(key, batch) → `kept` (key, batch) and `dropped` (reason exact_dup or all_<unit>s_repeated, dup_of = kept id)."""
+    """(key, batch) → `kept` (key, batch) and `dropped` (reason exact_dup or all_<unit>s_repeated, dup_of = kept id),
+    and `signatures` (input, ((kind, batch), rows)) when `keep_signatures`.
 
-    def __init__(self, cfg: ExactDedupConfig):
+    `finished`: (input index, {kind: path}) of finished inputs whose kept signatures join the shuffles.
+    """
+
+    def __init__(self, cfg: ExactDedupConfig, keep_signatures: bool = False, finished: beam.PCollection | None = None):
         super().__init__()
-        self.cfg = cfg
+        self.cfg, self.keep, self.finished = cfg, keep_signatures, finished
 
-    def _repeats(self, batches, label: str, hash_fn, *args):
-        return (
-            batches
-            | f"Hash{label}" >> beam.FlatMap(hash_fn, self.cfg.buckets, *args)
-            | f"Group{label}" >> disk_shuffle.GroupByKey()
-            | f"Resolve{label}" >> beam.FlatMap(_resolve)
-        )
+    def _repeats(self, batches, label: str, hash_fn, kept_fn, *args):
+        hashed = batches | f"Hash{label}" >> beam.FlatMap(hash_fn, self.cfg.buckets, self.keep, *args).with_outputs(
+            SIGNATURES, main="parts")
+        parts = hashed.parts
+        if self.finished is not None:
+            kept = self.finished | f"Kept{label}" >> beam.FlatMap(kept_fn, self.cfg.buckets)
+            parts = (parts, kept) | f"With{label}" >> beam.Flatten()
+        repeats = parts | f"Group{label}" >> disk_shuffle.GroupByKey() | f"Resolve{label}" >> beam.FlatMap(_resolve)
+        return repeats, hashed[SIGNATURES]
 
     def expand(self, batches):
+        repeats, signed = self._repeats(batches, "Docs", _hash_docs, _kept_docs)
         docs = (
-            {"batch": batches | "HoldDocs" >> spill.Spill(), "repeats": self._repeats(batches, "Docs", _hash_docs)}
+            {"batch": batches | "HoldDocs" >> spill.Spill(), "repeats": repeats}
             | "JoinDocs" >> disk_shuffle.CoGroupByKey()
             | "DropDocs" >> beam.ParDo(_DropDocs()).with_outputs(DROPPED, main="kept")
         )
         if self.cfg.units == "off":
-            return Staged(docs.kept, docs[DROPPED])
-        repeats = self._repeats(docs.kept, "Units", _hash_units, self.cfg.units, self.cfg.min_unit_chars)
+            return Staged(docs.kept, docs[DROPPED], signed)
+        repeats, signed_units = self._repeats(docs.kept, "Units", _hash_units, _kept_units, self.cfg.units,
+                                              self.cfg.min_unit_chars)
         units = (
             {"batch": docs.kept | "HoldUnits" >> spill.Spill(), "repeats": repeats}
             | "JoinUnits" >> disk_shuffle.CoGroupByKey()
             | "CutUnits" >> beam.ParDo(_CutUnits(self.cfg.units)).with_outputs(DROPPED, main="kept")
         )
         held = [docs[DROPPED] | "HoldDropDocs" >> spill.Spill(), units[DROPPED] | "HoldCutUnits" >> spill.Spill()]
-        return Staged(units.kept, held | "DedupDropped" >> beam.Flatten())
+        return Staged(units.kept, held | "DedupDropped" >> beam.Flatten(),
+                      (signed, signed_units) | "Signatures" >> beam.Flatten())

@@ -3,7 +3,9 @@
 Batches are grouped by input file and written in batch order, so a file's
 outputs are byte-identical whatever the runner, worker count or bundle order.
 Where the pipeline spills, only references to the batches are grouped, and a
-writer reads one batch at a time.
+writer reads one batch at a time. With dedup signatures kept (`signature_kinds`),
+a file's signature rows are written next to its marker before the marker, which
+lists them (tamis.dedup.signatures).
 """
 
 import logging
@@ -13,8 +15,9 @@ from collections import Counter
 import apache_beam as beam
 
 from tamis.config import CurateConfig
+from tamis.dedup import signatures
 from tamis.dedup.decontam import merge_stats
-from tamis.io import run_dir
+from tamis.io import atomic, manifest, run_dir
 from tamis.io.run_dir import InputFile
 from tamis.io.shards import ShardWriter
 from tamis.pipelines import progress, spill
@@ -30,8 +33,10 @@ class FaultInjected(RuntimeError):
 class _WriteInput(beam.DoFn):
     shards_written = 0  # per worker process; only used by fault injection
 
-    def __init__(self, cfg: CurateConfig, fingerprint: str, progress_dir: str | None = None):
+    def __init__(self, cfg: CurateConfig, fingerprint: str, progress_dir: str | None = None,
+                 signature_kinds: tuple[str, ...] = ()):
         self.cfg, self.fingerprint, self.progress_dir = cfg, fingerprint, progress_dir
+        self.signature_kinds = signature_kinds
 
     def setup(self):
         self.clock = StageClock("write", self.progress_dir)
@@ -50,6 +55,20 @@ class _WriteInput(beam.DoFn):
                 if folder == "shards":
                     self._maybe_fail(len(w.entries))
         return w.entries
+
+    def _signatures(self, index: int, items) -> tuple[list[dict], dict[str, str]]:
+        """Write the file's signatures of each kind (empty ones too): (their file entries, kind → path)."""
+        by_kind: dict[str, list] = {k: [] for k in self.signature_kinds}
+        for (kind, _), item in sorted(items, key=lambda kv: kv[0]):
+            by_kind[kind].append(spill.load(item))
+        entries, paths = [], {}
+        for kind, parts in by_kind.items():
+            rel = f"_progress/{signatures.file_name(index, kind)}"
+            table = signatures.table(kind, parts)
+            signatures.write(atomic.join(self.cfg.output, rel), table)
+            entries.append({**manifest.file_entry(self.cfg.output, rel), "rows": table.num_rows})
+            paths[kind] = rel
+        return entries, paths
 
     def _maybe_fail(self, written_in_file: int) -> None:
         limit = self.cfg.fail_after_shards
@@ -83,6 +102,8 @@ class _WriteInput(beam.DoFn):
         type(self).shards_written += len(files)
         files += self._write("dropped", index, groups["dropped"], count_drops)
         files += self._write("errors", index, error_items)
+        kept_signatures, signature_paths = self._signatures(index, groups.get("signatures", []))
+        files += kept_signatures
         counts = {
             "read": read,
             "skipped": skipped,
@@ -100,27 +121,30 @@ class _WriteInput(beam.DoFn):
             decontam = merge_stats(decontam, s.get("decontam", {}))
         if decontam:
             counts["decontam"] = decontam
-        run_dir.write_marker(self.cfg.output, f, self.fingerprint, counts, files)
+        run_dir.write_marker(self.cfg.output, f, self.fingerprint, counts, files, signature_paths)
         log.info("finished %s: %d kept, %d dropped, %d errors", f.path, counts["kept"], sum(by_reason.values()), counts["errors"])
         return index, counts["kept"] + sum(by_reason.values()) + counts["errors"]
 
 
 class WriteRun(beam.PTransform):
-    """Input: a dict of keyed PCollections `file`, `stats`, `kept`, `dropped`, `errors` (key = file index)."""
+    """Input: a dict of keyed PCollections `file`, `stats`, `kept`, `dropped`, `errors` and, with
+    `signature_kinds`, `signatures` (key = file index)."""
 
-    def __init__(self, cfg: CurateConfig, fingerprint: str):
+    def __init__(self, cfg: CurateConfig, fingerprint: str, signature_kinds: tuple[str, ...] = ()):
         super().__init__()
-        self.cfg, self.fingerprint = cfg, fingerprint
+        self.cfg, self.fingerprint, self.signature_kinds = cfg, fingerprint, signature_kinds
 
     def expand(self, tagged):
         held = {
-            name: pcoll | f"Hold{name.title()}" >> spill.Spill() if name in ("kept", "dropped", "errors") else pcoll
+            name: pcoll | f"Hold{name.title()}" >> spill.Spill() if name in ("kept", "dropped", "errors", "signatures")
+            else pcoll
             for name, pcoll in tagged.items()
         }
         return (
             held
             | "GroupByInput" >> beam.CoGroupByKey()
-            | "WriteFiles" >> beam.ParDo(_WriteInput(self.cfg, self.fingerprint, progress.folder_of(tagged["file"].pipeline)))
+            | "WriteFiles" >> beam.ParDo(_WriteInput(
+                self.cfg, self.fingerprint, progress.folder_of(tagged["file"].pipeline), self.signature_kinds))
         )
 
 
