@@ -89,6 +89,9 @@ def test_resume_keeps_finished_shards_and_gives_the_same_bytes(built, inputs, tm
     before = files_of(root)
     for rel in ("manifest.json", "index.faiss", "shards/00001-00000/entry.json", "shards/00001-00000/vectors.npy"):
         (root / rel).unlink()
+    for rel in ("index.faiss.tmp-0a1b2c3d4e5f", "errors/00000-00000.arrow.tmp-0a1b2c3d4e5f",
+                "shards/00001-00000/vectors.npy.tmp-0a1b2c3d4e5f"):  # writes a kill cut short
+        (root / rel).write_bytes(b"partial")
     code, _, err = run_cli("index", "dense", "--output", root, "--shard-docs", 3, "--device", "cpu",
                            "--spec", "SQ8", "--window", 12, "--overlap", 4, "--resume", *inputs)
     assert code == 0, err

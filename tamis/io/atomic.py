@@ -104,6 +104,14 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+def remove_temporaries(root: str, depth: int = 3) -> None:
+    """Delete the temporary files (NAME.tmp-XXXX) that writes cut short by a kill left under `root`, down to
+    `depth` folder levels: a resumed build then holds only what it finishes."""
+    for level in range(depth + 1):
+        for path in glob(join(root, *["*"] * level, "*.tmp-*")):
+            delete(path)
+
+
 @contextlib.contextmanager
 def atomic_write(path: str) -> Iterator[IO[bytes]]:
     """Open `path` for binary writing; it exists under that name only if the block succeeds."""

@@ -145,6 +145,8 @@ def run(
     from tamis.pipelines.options import make
 
     atomic.makedirs(root)
+    if not dry_run:
+        atomic.remove_temporaries(root)  # a resumed build keeps finished shards, never a killed write's debris
     runner, options = make(runner_cfg, dry_run=dry_run)
     with beam.Pipeline(runner=runner, options=options) as p:
         _ = p | "IndexDense" >> IndexDense(files, root, config, input_cfg)
