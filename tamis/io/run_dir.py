@@ -49,6 +49,34 @@ class InputFile:
     size: int
 
 
+@dataclass(frozen=True)
+class RunShard:
+    """One shard of a finished curate run as its manifest lists it: what the pipelines that read runs (mix,
+    augment) take as their units of work."""
+
+    index: int
+    run: str
+    path: str
+    rows: int
+    bytes: int
+    sha256: str
+
+    @property
+    def file(self) -> str:
+        return atomic.join(self.run, self.path)
+
+    @property
+    def input(self) -> InputFile:
+        return InputFile(self.index, self.file, 0, self.bytes)
+
+
+def run_shards(run: str, found: dict[str, Any], start: int = 0) -> list[RunShard]:
+    """The shards of `run` (its loaded manifest `found`), numbered from `start`."""
+    entries = {e["path"]: e for e in found["files"]}
+    return [RunShard(start + i, run, s["path"], s["rows"], entries[s["path"]]["bytes"], entries[s["path"]]["sha256"])
+            for i, s in enumerate(found["shards"])]
+
+
 def fingerprint(config: dict[str, Any]) -> str:
     """What a run's outputs depend on: the config (as a dict) without the fields of how it is executed."""
     body = {k: v for k, v in config.items() if k not in _EXECUTION_ONLY}

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from tamis.config import RunnerConfig
 from tamis.errors import IntegrityError
 from tamis.io import atomic, manifest, run_dir
-from tamis.io.run_dir import InputFile
+from tamis.io.run_dir import RunShard
 from tamis.io.shards import ShardWriter
 from tamis.pipelines import options, progress
 from tamis.pipelines.progress import StageClock
@@ -54,36 +54,16 @@ def load_config(raw: dict[str, Any]) -> AugmentConfig:
     return parse(AugmentConfig, raw, owner="augment")
 
 
-@dataclass(frozen=True)
-class Part:
-    """One input shard: its curate run, its path in the run, rows, bytes and sha256 from the run's manifest."""
-
-    index: int
-    run: str
-    path: str
-    rows: int
-    bytes: int
-    sha256: str
-
-    @property
-    def file(self) -> str:
-        return atomic.join(self.run, self.path)
-
-    @property
-    def input(self) -> InputFile:
-        return InputFile(self.index, self.file, 0, self.bytes)
-
-
 @dataclass
 class Plan:
-    parts: list[Part]
+    parts: list[RunShard]
     identity: dict[str, Any]
     fingerprint: str
     done: dict[int, dict] = field(default_factory=dict)
     finished: dict | None = None
 
     @property
-    def todo(self) -> list[Part]:
+    def todo(self) -> list[RunShard]:
         return [p for p in self.parts if p.index not in self.done]
 
 
@@ -103,10 +83,7 @@ def plan(cfg: AugmentConfig) -> Plan:
     parts = []
     for run in cfg.inputs:
         found = run_dir.load(run, verify=False)  # verified just above, in fingerprint_inputs
-        entries = {e["path"]: e for e in found["files"]}
-        for s in found["shards"]:
-            e = entries[s["path"]]
-            parts.append(Part(len(parts), run, s["path"], s["rows"], e["bytes"], e["sha256"]))
+        parts += run_dir.run_shards(run, found, len(parts))
     fp = run_dir.fingerprint({"config": _config_dict(cfg), "identity": identity})
     pl = Plan(parts, identity, fp)
     pl.finished = run_dir.finished(cfg.output, fp)
@@ -140,7 +117,7 @@ class _AugmentShard(beam.DoFn):
     def finish_bundle(self):
         self.clock.flush()
 
-    def process(self, part: Part):
+    def process(self, part: RunShard):
         started = time.perf_counter()
         counts, files = self._write(part)
         run_dir.write_marker(self.cfg.output, part.input, self.fingerprint, counts, files)
@@ -149,7 +126,7 @@ class _AugmentShard(beam.DoFn):
         log.info("augmented %s: %d chunks", part.file, counts.get("chunks", 0))
         yield part.index
 
-    def _write(self, part: Part) -> tuple[dict[str, int], list[dict]]:
+    def _write(self, part: RunShard) -> tuple[dict[str, int], list[dict]]:
         cfg = self.cfg
         total: dict[str, int] = {}
         with ShardWriter(cfg.output, "shards", f"part-{part.index:05d}", cfg.shards.target_bytes,
@@ -169,7 +146,7 @@ class _AugmentShard(beam.DoFn):
 class Augment(beam.PTransform):
     """The parts to do -> their indexes, once each has its shards and marker written."""
 
-    def __init__(self, cfg: AugmentConfig, parts: list[Part], fingerprint: str):
+    def __init__(self, cfg: AugmentConfig, parts: list[RunShard], fingerprint: str):
         super().__init__()
         self.cfg, self.parts, self.fingerprint = cfg, parts, fingerprint
 

@@ -30,6 +30,7 @@ from tamis import validation
 from tamis.config import RunnerConfig
 from tamis.errors import ConfigError, IntegrityError
 from tamis.io import atomic, manifest, run_dir
+from tamis.io.run_dir import RunShard
 from tamis.io.shards import ShardWriter
 from tamis.io.side_files import read_yaml
 from tamis.io.token_shards import export_tokens
@@ -70,45 +71,28 @@ def load_config(path: str, overrides: dict[str, Any] | None = None) -> MixConfig
     return validation.parse(MixConfig, raw, owner="mix config")
 
 
-@dataclass(frozen=True)
-class Part:
-    """One input shard: the curate run it belongs to and its manifest entry."""
-
-    index: int
-    run: str
-    path: str
-    rows: int
-    sha256: str
-
-    @property
-    def file(self) -> str:
-        return atomic.join(self.run, self.path)
-
-
 @dataclass
 class Plan:
-    parts: list[Part]
+    parts: list[RunShard]
     inputs: list[dict[str, Any]]
     counter: TokenCounter
     count_fp: str
     fingerprint: str
 
-    def counts_path(self, output: str, part: Part) -> str:
+    def counts_path(self, output: str, part: RunShard) -> str:
         return atomic.join(output, mix_run.WORK, f"counts-{self.count_fp}", f"{part.sha256[:24]}.parquet")
 
-    def samples_path(self, output: str, part: Part) -> str:
+    def samples_path(self, output: str, part: RunShard) -> str:
         return atomic.join(output, mix_run.WORK, f"plan-{self.fingerprint}", f"{part.index:05d}.npy")
 
 
 def plan(cfg: MixConfig) -> Plan:
     """Verify every input run against its manifest, check the domains can be decided on it, fingerprint the run."""
-    parts: list[Part] = []
+    parts: list[RunShard] = []
     inputs = []
     for run in cfg.inputs:
         m = run_dir.load(run, verify=True)
-        sha = {f["path"]: f["sha256"] for f in m["files"]}
-        for s in m["shards"]:
-            parts.append(Part(len(parts), run, s["path"], s["rows"], sha[s["path"]]))
+        parts += run_dir.run_shards(run, m, len(parts))
         if m["shards"]:
             with atomic.open_read(atomic.join(run, m["shards"][0]["path"])) as f:
                 check_columns(cfg.domains, pq.read_schema(f), f"input run {run}")
@@ -127,7 +111,7 @@ def plan(cfg: MixConfig) -> Plan:
 # --- pass 1: count ------------------------------------------------------------------------------------------------
 
 
-def count_part(cfg: MixSpec, counter: TokenCounter, part: Part, batch_rows: int) -> pa.Table:
+def count_part(cfg: MixSpec, counter: TokenCounter, part: RunShard, batch_rows: int) -> pa.Table:
     """Domain, tokens, text bytes and hash key of every row of one input shard (tokens only where assigned)."""
     columns = _READ + score_columns(cfg.domains)
     out = []
@@ -156,14 +140,14 @@ class _Count(beam.DoFn):
     def __init__(self, cfg: MixConfig, pl: Plan):
         self.cfg, self.pl = cfg, pl
 
-    def process(self, part: Part):
+    def process(self, part: RunShard):
         table = count_part(self.cfg, self.pl.counter, part, self.cfg.runner.batch_size)
         _write_table(self.pl.counts_path(self.cfg.output, part), table)
         log.info("counted %s: %d rows", part.file, table.num_rows)
         yield part.index
 
 
-def _counted(cfg: MixConfig, pl: Plan, part: Part) -> bool:
+def _counted(cfg: MixConfig, pl: Plan, part: RunShard) -> bool:
     path = pl.counts_path(cfg.output, part)
     return atomic.exists(path) and pq.read_metadata(path).num_rows == part.rows
 
@@ -201,7 +185,7 @@ class _Route(beam.DoFn):
     def __init__(self, cfg: MixConfig, pl: Plan, done: frozenset[int]):
         self.cfg, self.pl, self.done = cfg, pl, done
 
-    def process(self, part: Part):
+    def process(self, part: RunShard):
         with atomic.open_read(self.pl.samples_path(self.cfg.output, part)) as f:
             s = np.load(io.BytesIO(f.read()), allow_pickle=False)
         s = s[~np.isin(s[:, 3], list(self.done))]
