@@ -4,27 +4,21 @@ import argparse
 import json
 import time
 
+from tamis.cli.pipeline_args import add_config_arguments, read_config
+
 HELP = ("retrieval-augmented training data: chunk curated documents and store each chunk's top-k neighbours "
         "from a BM25, dense or hybrid index, excluding self, near-duplicates and contaminated documents (Beam)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", help="YAML: inputs (curate runs), output, retriever, chunking, neighbours, exclude, "
-                                       "shards, runner (see docs/augment.md)")
-    parser.add_argument("--output", help="override: output folder")
-    parser.add_argument("--workers", type=int, help="override: local Beam workers")
-    parser.add_argument("--dry-run", action="store_true", help="check the config, inputs and indexes, print the plan")
+    add_config_arguments(parser, "YAML: inputs (curate runs), output, retriever, chunking, neighbours, exclude, "
+                         "shards, runner (see docs/augment.md)", "check the config, inputs and indexes, print the plan")
 
 
 def run(args: argparse.Namespace) -> int:
-    from tamis.io.side_files import read_yaml
     from tamis.pipelines import augment
 
-    raw = read_yaml(args.config)
-    if args.output:
-        raw["output"] = args.output
-    if args.workers:
-        raw.setdefault("runner", {})["workers"] = args.workers
+    raw = read_config(args)
     cfg = augment.load_config(raw)
     if args.dry_run:
         pl = augment.plan(cfg)

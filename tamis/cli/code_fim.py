@@ -4,26 +4,21 @@ import argparse
 import json
 import time
 
+from tamis.cli.pipeline_args import add_config_arguments, read_config
+
 HELP = "make FIM training samples with cross-file context from code files (Beam); resumes an interrupted run"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", help="YAML: inputs, output, fim, index, retriever, shards, runner")
-    parser.add_argument("--output", help="override: output folder")
-    parser.add_argument("--workers", type=int, help="override: local Beam workers")
-    parser.add_argument("--dry-run", action="store_true", help="validate the config, list the inputs and stop")
+    add_config_arguments(parser, "YAML: inputs, output, fim, index, retriever, shards, runner",
+                         "validate the config, list the inputs and stop")
 
 
 def run(args: argparse.Namespace) -> int:
-    from tamis.io.side_files import read_yaml
     from tamis.pipelines import code_fim
     from tamis.validation import parse
 
-    raw = read_yaml(args.config)
-    if args.output:
-        raw["output"] = args.output
-    if args.workers:
-        raw.setdefault("runner", {})["workers"] = args.workers
+    raw = read_config(args)
     cfg = parse(code_fim.CodeFimConfig, raw, owner="code_fim")
     if args.dry_run:
         print(json.dumps({"inputs": [p for _, p, _ in code_fim.input_files(cfg)], "config": cfg.to_dict()}, indent=1))
