@@ -146,12 +146,7 @@ class IndexBM25(beam.PTransform):
 
     def expand(self, pbegin):
         root, config = self.root, self.config
-        read = (
-            pbegin
-            | "ListFiles" >> beam.Create(list(enumerate(self.files)))
-            | "ReadShards"
-            >> beam.ParDo(ReadIndexShards(root, self.input_cfg, config.shard_docs)).with_outputs("errors", main="docs")
-        )
+        read = pbegin | "ReadShards" >> ReadIndexShards(self.files, root, self.input_cfg, config.shard_docs)
         counted = read.docs | "CountShard" >> beam.ParDo(_CountShard(root, config)).with_outputs("stats", main="names")
         vocab = (
             counted.stats

@@ -115,12 +115,7 @@ class IndexDense(beam.PTransform):
 
     def expand(self, pbegin):
         root, config = self.root, self.config
-        read = (
-            pbegin
-            | "ListFiles" >> beam.Create(list(enumerate(self.files)))
-            | "ReadShards"
-            >> beam.ParDo(ReadIndexShards(root, self.input_cfg, config.shard_docs)).with_outputs("errors", main="docs")
-        )
+        read = pbegin | "ReadShards" >> ReadIndexShards(self.files, root, self.input_cfg, config.shard_docs)
         entries = (
             read.docs
             | "EmbedShard" >> beam.ParDo(_EmbedShard(root, config))

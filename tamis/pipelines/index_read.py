@@ -8,7 +8,7 @@ from tamis.io import arrays, atomic
 from tamis.io.readers import InputConfig, read_file
 
 
-class ReadIndexShards(beam.DoFn):
+class _ReadShards(beam.DoFn):
     """One (input index, path) -> its batches of `shard_docs` documents, each named by (input, batch); error
     batches are written under `root`/errors/ and reported on the `errors` output as {path, records}."""
 
@@ -27,3 +27,19 @@ class ReadIndexShards(beam.DoFn):
                 continue
             yield shard_name(index, docs), batch
             docs += 1
+
+
+class ReadIndexShards(beam.PTransform):
+    """Input files -> `.docs` (shard name, batch) and `.errors` ({path, records} of each error file written)."""
+
+    def __init__(self, files: list[str], root: str, input_cfg: InputConfig, shard_docs: int):
+        super().__init__()
+        self.files, self.root, self.input_cfg, self.shard_docs = files, root, input_cfg, shard_docs
+
+    def expand(self, pbegin):
+        return (
+            pbegin
+            | "ListFiles" >> beam.Create(list(enumerate(self.files)))
+            | "Read" >> beam.ParDo(_ReadShards(self.root, self.input_cfg, self.shard_docs)).with_outputs(
+                "errors", main="docs")
+        )
