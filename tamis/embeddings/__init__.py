@@ -199,7 +199,7 @@ class Embedder:
         )
 
     def chunks(self, texts: list[str], window: int, overlap: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(row, start, end) character spans of `window`-token pieces of each text, `overlap` tokens shared.
+        """(row, start, end) character spans of `window`-token pieces of each text, at least `overlap` tokens shared.
 
         A text of at most `window` tokens is one span (0, len); an empty text
         too, so every document gets at least one vector.
@@ -221,11 +221,10 @@ def chunk_spans(tokenizer, texts: list[str], window: int, overlap: int) -> tuple
         if len(spans) <= window:
             rows.append(row), starts.append(0), ends.append(len(text))
             continue
-        for first in range(0, len(spans), step):
-            last = min(first + window, len(spans)) - 1
-            rows.append(row), starts.append(spans[first][0]), ends.append(spans[last][1])
-            if last == len(spans) - 1:
-                break
+        # The last window ends at the text's end and overlaps its neighbour more, so no chunk is a short
+        # tail: a few leftover tokens encoded alone match queries on chance words.
+        for first in [*range(0, len(spans) - window, step), len(spans) - window]:
+            rows.append(row), starts.append(spans[first][0]), ends.append(spans[first + window - 1][1])
     return np.asarray(rows, np.int32), np.asarray(starts, np.int32), np.asarray(ends, np.int32)
 
 
