@@ -23,7 +23,10 @@ from tamis.validation import Params
 
 class RunnerConfig(Params):
     name: Literal["local", "dataflow"] = "local"
-    workers: int = 1  # local: >1 runs Beam's multi_processing mode
+    workers: int = 1  # local: processes (curate: a pool for per-batch work, see local_parallelism)
+    # curate on the local runner: `pool` keeps Beam in process and forks `workers` processes for the per-batch
+    # work (tamis.pipelines.pool); `beam` runs Beam's multi_processing mode (what other pipelines always use)
+    local_parallelism: Literal["pool", "beam"] = "pool"
     batch_size: int = 1000  # documents per record batch (the Beam element)
     spill: bool = True  # local: batches waiting at a barrier go to RUN/_spill on disk, not memory
     options: dict[str, Any] = {}  # extra Beam pipeline options, e.g. project, region

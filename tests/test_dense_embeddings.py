@@ -20,7 +20,7 @@ def test_spans_cover_the_text_in_full_windows_with_at_least_the_asked_overlap():
     n_tokens = len(offsets)
     pieces = [(s, e) for r, s, e in zip(rows, starts, ends, strict=True) if r == 0]
     assert len(pieces) == int(np.ceil((n_tokens - 5) / 15)) and pieces[0][0] == 0 and pieces[-1][1] == len(text)
-    for (s1, e1), (s2, _) in zip(pieces, pieces[1:], strict=False):
+    for (_, e1), (s2, _) in zip(pieces, pieces[1:], strict=False):
         assert s2 < e1  # consecutive chunks overlap
     for s, e in pieces:  # every window full, the last one too (it starts earlier instead of being a short tail)
         assert sum(s <= a and b <= e for a, b in offsets) == 20

@@ -163,11 +163,18 @@ def test_exact_dedup_pure_functions():
 
 
 def test_manifest_records_time_and_documents_per_stage(tmp_path):
+    """With 2 workers the filters run in forked pool processes: each reports its own work once."""
     src = corpus(tmp_path, n_files=2)
-    manifest = curate.run(make_cfg(src, tmp_path / "run", filters=[{"name": "gopher_quality"}]))
-    stages = manifest["stages"]
-    assert list(stages) == ["read", "filter:gopher_quality@1", "write"]
-    c = manifest["counts"]
-    assert stages["read"]["docs"] == c["read"] - c["errors"]  # documents read (errors are not documents)
-    assert stages["write"]["docs"] == c["kept"] + c["dropped"] + c["errors"]
-    assert all(s["seconds"] > 0 and s["docs_per_s"] > 0 for s in stages.values())
+    docs = {}
+    for workers in (1, 2):
+        cfg = make_cfg(src, tmp_path / f"run{workers}", filters=[{"name": "gopher_quality"}],
+                       runner={"batch_size": 8, "workers": workers})
+        manifest = curate.run(cfg)
+        stages = manifest["stages"]
+        assert list(stages) == ["read", "filter:gopher_quality@1", "write"]
+        c = manifest["counts"]
+        assert stages["read"]["docs"] == c["read"] - c["errors"]  # documents read (errors are not documents)
+        assert stages["write"]["docs"] == c["kept"] + c["dropped"] + c["errors"]
+        assert all(s["seconds"] > 0 and s["docs_per_s"] > 0 for s in stages.values())
+        docs[workers] = {name: s["docs"] for name, s in stages.items()}
+    assert docs[1] == docs[2]

@@ -16,7 +16,7 @@ from tamis.filters.registry import build
 from tamis.io import atomic, run_dir
 from tamis.io.readers import expand, reader_format
 from tamis.io.run_dir import InputFile
-from tamis.pipelines import options, progress, spill
+from tamis.pipelines import options, pool, progress, spill
 from tamis.pipelines.decontam import Decontaminate
 from tamis.pipelines.exact_dedup import ExactDedup
 from tamis.pipelines.neardup import NearDup
@@ -187,7 +187,7 @@ class Curate(beam.PTransform):
             [(i, {k: atomic.join(cfg.output, p) for k, p in paths.items()}) for i, paths in joined.items()]
         ) if joined else None
         read = pbegin | "Read" >> ReadInputs(cfg, reading)  # and normalize
-        dropped, stats, signed = [read.dropped], [read.stats], []
+        dropped, stats, signed = [read["dropped"]], [read["stats"]], []
 
         def stage(docs, label: str, transform: beam.PTransform, signs: bool = False):
             out = docs | label >> transform
@@ -196,7 +196,7 @@ class Curate(beam.PTransform):
                 signed.append(out.signatures)
             return out.kept
 
-        docs = read.kept
+        docs = read["kept"]
         if cfg.exact_dedup.enabled:
             docs = stage(docs, "ExactDedup", ExactDedup(cfg.exact_dedup, bool(kinds), finished), True)
         if cfg.near_dedup.enabled:
@@ -222,7 +222,7 @@ class Curate(beam.PTransform):
             "dropped": [d | f"HoldDropped{i}" >> spill.Spill() for i, d in enumerate(dropped)]  # before Flatten waits
             | "AllDropped" >> beam.Flatten()
             | "SkipFinishedDrops" >> beam.Filter(_todo, done),
-            "errors": read.errors | "SkipFinishedErrors" >> beam.Filter(_todo, done),
+            "errors": read["errors"] | "SkipFinishedErrors" >> beam.Filter(_todo, done),
         }
         if signed:
             tagged["signatures"] = (
@@ -267,7 +267,8 @@ def run(cfg: CurateConfig, dry_run: bool = False, made_by: str = "tamis curate")
         log.info("%d inputs, %d already finished; running on %s", len(pl.inputs), len(pl.done), cfg.runner.name)
         spill_dir = None if atomic.is_remote(cfg.output) else atomic.join(cfg.output, run_dir.SCRATCH)
         progress_dir = atomic.join(spill_dir, f"progress-{uuid.uuid4().hex[:8]}") if spill_dir and not dry_run else None
-        runner, opts = options.make(cfg.runner, dry_run=dry_run, spill_dir=spill_dir, progress_dir=progress_dir)
+        runner, opts = options.make(cfg.runner, dry_run=dry_run, spill_dir=spill_dir, progress_dir=progress_dir,
+                                    pooled=True)
         try:
             p = beam.Pipeline(runner=runner, options=opts)
         except ValueError as e:  # Beam validates options here (project id, regions, ...)
@@ -278,6 +279,7 @@ def run(cfg: CurateConfig, dry_run: bool = False, made_by: str = "tamis curate")
                 _ = p | "Curate" >> Curate(cfg, pl)
             stage_times = progress.stages(progress.read_totals(progress_dir), order)
         finally:
+            pool.shutdown()
             if spill_dir:
                 shutil.rmtree(spill_dir, ignore_errors=True)
         if dry_run:

@@ -32,7 +32,7 @@ import numpy as np
 
 from tamis.dedup import signatures
 from tamis.dedup.neardup import Node, Signer, candidate_pairs, cluster_drops, node, ranks
-from tamis.pipelines import disk_shuffle, spill
+from tamis.pipelines import disk_shuffle, pool, spill
 from tamis.pipelines.components import StarRounds, UnionFindClusters
 from tamis.pipelines.drops import ApplyDrops, Staged
 from tamis.pipelines.read import DROPPED
@@ -150,7 +150,8 @@ class NearDup(beam.PTransform):
     def expand(self, batches):
         cfg = self.cfg
         batches = batches | "Rebalance" >> spill.Rebalance()  # local runs: even shares for signing and scoring
-        signed = batches | "Sign" >> beam.ParDo(_Sign(cfg, self.keep)).with_outputs(NODES, SIGNATURES, main="buckets")
+        sign = pool.pooled(batches.pipeline, _Sign(cfg, self.keep))
+        signed = batches | "Sign" >> beam.ParDo(sign).with_outputs(NODES, SIGNATURES, main="buckets")
         nodes, buckets = signed[NODES], signed.buckets
         if self.finished is not None:
             kept = self.finished | "KeptSignatures" >> beam.FlatMap(_kept_nodes, cfg.partitions).with_outputs(

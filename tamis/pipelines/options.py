@@ -2,7 +2,9 @@
 
 Local runs use the in-process FnApiRunner (Beam's default would try to
 download the Prism runner, which fails offline); `workers > 1` selects its
-multi-processing mode; batches waiting at a barrier are spilled to
+multi-processing mode, or, for a pipeline whose heavy steps are pooled
+(`pooled`, tamis.pipelines.pool), keeps Beam in process and gives the
+workers to the pool; batches waiting at a barrier are spilled to
 `spill_dir` (tamis.pipelines.spill), since this runner would hold them in
 memory. Dataflow runs take the usual Google Cloud options and
 ship tamis to workers with the repository's setup.py.
@@ -21,14 +23,19 @@ _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__
 
 
 def make(
-    runner: RunnerConfig, dry_run: bool = False, spill_dir: str | None = None, progress_dir: str | None = None
+    runner: RunnerConfig, dry_run: bool = False, spill_dir: str | None = None, progress_dir: str | None = None,
+    pooled: bool = False,
 ) -> tuple[Any, PipelineOptions]:
     """Return (runner, options) for a pipeline; a local run writes per-worker progress to `progress_dir`."""
     if runner.name == "local":
         from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-        mode = "multi_processing" if runner.workers > 1 else "in_memory"
-        opts = {"direct_num_workers": runner.workers, "direct_running_mode": mode, **runner.options}
+        if pooled and runner.local_parallelism == "pool":
+            opts = {"direct_num_workers": 1, "direct_running_mode": "in_memory", "tamis_pool_workers": runner.workers}
+        else:
+            mode = "multi_processing" if runner.workers > 1 else "in_memory"
+            opts = {"direct_num_workers": runner.workers, "direct_running_mode": mode}
+        opts.update(runner.options)
         if runner.spill and spill_dir:
             opts["tamis_spill_dir"] = spill_dir
         if progress_dir:

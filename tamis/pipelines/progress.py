@@ -35,6 +35,11 @@ class ProgressOptions(PipelineOptions):
         parser.add_argument("--tamis_progress_dir", default=None, help="local folder for per-worker progress files")
 
 
+def forget_totals() -> None:
+    """Start this process's totals from zero: a forked worker process reports only its own work."""
+    _TOTALS.clear()
+
+
 def folder_of(pipeline: beam.Pipeline) -> str | None:
     return pipeline.options.view_as(ProgressOptions).tamis_progress_dir
 

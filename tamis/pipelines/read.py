@@ -10,7 +10,7 @@ from tamis.config import CurateConfig
 from tamis.filters.normalize import normalize_batch
 from tamis.io.readers import read_file
 from tamis.io.run_dir import InputFile
-from tamis.pipelines import progress
+from tamis.pipelines import pool, progress
 from tamis.pipelines.progress import StageClock
 from tamis.schema import dropped
 
@@ -22,7 +22,7 @@ STAGE_RANK = {"normalize": 0, "exact_dedup": 1, "filter": 9}
 
 
 class _ReadFile(beam.DoFn):
-    """Reads one file, normalizes its text, and drops documents left empty."""
+    """Reads one file into batches of documents and of errors, and counts what it read."""
 
     def __init__(self, cfg: CurateConfig, progress_dir: str | None = None):
         self.cfg, self.progress_dir = cfg, progress_dir
@@ -45,7 +45,7 @@ class _ReadFile(beam.DoFn):
                 out = [beam.pvalue.TaggedOutput(ERRORS, (f.index, (batch_idx, batch)))]
             else:
                 docs += batch.num_rows
-                out = list(self._normalize(f, batch_idx, batch))
+                out = [((f.index, batch_idx), batch)]
             self.clock.add(time.perf_counter() - started, batch.num_rows if kind == "docs" else 0)
             yield from out  # downstream stages may run inside this yield: not read's time
             started = time.perf_counter()
@@ -54,32 +54,47 @@ class _ReadFile(beam.DoFn):
         log.info("read %s: %d records, %d documents", f.path, records, docs)
         yield beam.pvalue.TaggedOutput(STATS, (f.index, {"read": records, **reader_stats}))
 
-    def _normalize(self, f: InputFile, batch_idx: int, batch):
-        """The normalized batch, after the `dropped` output of the documents left empty."""
-        batch = normalize_batch(batch, self.cfg.normalize)
-        empty = pc.equal(pc.utf8_length(batch.column("text")), 0)
-        if pc.any(empty).as_py():
-            drop = batch.filter(empty)
-            gone = dropped(drop, "normalize", ["empty_text"] * drop.num_rows)
-            yield beam.pvalue.TaggedOutput(DROPPED, (f.index, ((batch_idx, STAGE_RANK["normalize"]), gone)))
-            batch = batch.filter(pc.invert(empty))
-        yield (f.index, batch_idx), batch
+
+class _Normalize(beam.DoFn):
+    """A batch's text normalized (its time counts as reading); documents left empty go to `dropped`."""
+
+    def __init__(self, cfg: CurateConfig, progress_dir: str | None = None):
+        self.cfg, self.progress_dir = cfg, progress_dir
+
+    def setup(self):
+        self.clock = StageClock("read", self.progress_dir)
+
+    def finish_bundle(self):
+        self.clock.flush()
+
+    def process(self, element):
+        (index, batch_idx), batch = element
+        with self.clock.timed():
+            batch = normalize_batch(batch, self.cfg.normalize)
+            empty = pc.equal(pc.utf8_length(batch.column("text")), 0)
+            if pc.any(empty).as_py():
+                drop = batch.filter(empty)
+                gone = dropped(drop, "normalize", ["empty_text"] * drop.num_rows)
+                batch = batch.filter(pc.invert(empty))
+                yield beam.pvalue.TaggedOutput(DROPPED, (index, ((batch_idx, STAGE_RANK["normalize"]), gone)))
+        yield (index, batch_idx), batch
 
 
 class ReadInputs(beam.PTransform):
-    """Outputs: `kept` ((file, batch), docs), `errors`, `dropped` (empty after normalization), `stats`."""
+    """A dict of `kept` ((file, batch), docs), `errors`, `dropped` (empty after normalization), `stats`."""
 
     def __init__(self, cfg: CurateConfig, files: list[InputFile]):
         super().__init__()
         self.cfg, self.files = cfg, files
 
     def expand(self, pbegin):
-        return (
+        folder = progress.folder_of(pbegin.pipeline)
+        read = (
             pbegin
             | "Files" >> beam.Create(self.files)
             | "Spread" >> beam.Reshuffle()
-            | "ReadNormalize"
-            >> beam.ParDo(_ReadFile(self.cfg, progress.folder_of(pbegin.pipeline))).with_outputs(
-                ERRORS, DROPPED, STATS, main="kept"
-            )
+            | "ReadFiles" >> beam.ParDo(_ReadFile(self.cfg, folder)).with_outputs(ERRORS, STATS, main="docs")
         )
+        normalize = pool.pooled(pbegin.pipeline, _Normalize(self.cfg, folder))
+        normalized = read.docs | "Normalize" >> beam.ParDo(normalize).with_outputs(DROPPED, main="kept")
+        return {"kept": normalized.kept, "dropped": normalized[DROPPED], "errors": read[ERRORS], "stats": read[STATS]}

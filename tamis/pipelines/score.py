@@ -4,7 +4,7 @@ import apache_beam as beam
 
 from tamis.filters.chain import apply_chain
 from tamis.filters.registry import FilterSpec, build
-from tamis.pipelines import progress
+from tamis.pipelines import pool, progress
 from tamis.pipelines.progress import StageClock
 from tamis.pipelines.read import DROPPED, STAGE_RANK
 
@@ -42,4 +42,4 @@ class ScoreFilter(beam.PTransform):
     def expand(self, batches):
         first_rank = STAGE_RANK["filter"] + self.offset
         fn = _ScoreFilter(self.specs, first_rank, progress.folder_of(batches.pipeline))
-        return batches | "Chain" >> beam.ParDo(fn).with_outputs(DROPPED, main="kept")
+        return batches | "Chain" >> beam.ParDo(pool.pooled(batches.pipeline, fn)).with_outputs(DROPPED, main="kept")
