@@ -69,6 +69,8 @@ class PartWriter:
         return self.flush() if self.size >= BUFFER_BYTES else []
 
     def flush(self) -> list[tuple[int, str]]:
+        """Write the buffer out and forget its keys: Beam keeps a DoFn (and so its writer) for a while after its
+        bundle, and cached keys (node ids in the star rounds, one per linked document) would stay with it."""
         out = []
         for part, records in sorted(self.buffers.items()):
             path = os.path.join(self.folder, f"shuffle-{uuid.uuid4().hex}.pkl")
@@ -78,6 +80,7 @@ class PartWriter:
         self.counters[0].inc(self.records)
         self.counters[1].inc(self.size)
         self.buffers.clear()
+        self.part_cache.clear()
         self.size = self.records = 0
         return out
 

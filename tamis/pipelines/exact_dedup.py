@@ -180,6 +180,7 @@ class ExactDedup(beam.PTransform):
             | "JoinUnits" >> disk_shuffle.CoGroupByKey()
             | "CutUnits" >> beam.ParDo(_CutUnits(self.cfg.units)).with_outputs(DROPPED, main="kept")
         )
+        # Spilled before each Flatten, which the local runner holds in memory until all its inputs are done.
         held = [docs[DROPPED] | "HoldDropDocs" >> spill.Spill(), units[DROPPED] | "HoldCutUnits" >> spill.Spill()]
-        return Staged(units.kept, held | "DedupDropped" >> beam.Flatten(),
-                      (signed, signed_units) | "Signatures" >> beam.Flatten())
+        signs = [signed | "HoldSignDocs" >> spill.Spill(), signed_units | "HoldSignUnits" >> spill.Spill()]
+        return Staged(units.kept, held | "DedupDropped" >> beam.Flatten(), signs | "Signatures" >> beam.Flatten())

@@ -57,18 +57,20 @@ class _WriteInput(beam.DoFn):
         return w.entries
 
     def _signatures(self, index: int, items) -> tuple[list[dict], dict[str, str]]:
-        """Write the file's signatures of each kind (empty ones too): (their file entries, kind → path)."""
+        """Write the file's signatures of each kind (empty ones too): (their file entries, kind → path).
+
+        One kind is in memory at a time (near-dup evidence is ~0.5 bytes per input byte), its batches in order.
+        """
         by_kind: dict[str, list] = {k: [] for k in self.signature_kinds}
         for (kind, _), item in sorted(items, key=lambda kv: kv[0]):
-            by_kind[kind].append(spill.load(item))
-        entries, paths = [], {}
-        for kind, parts in by_kind.items():
-            rel = f"_progress/{signatures.file_name(index, kind)}"
-            table = signatures.table(kind, parts)
-            signatures.write(atomic.join(self.cfg.output, rel), table)
-            entries.append({**manifest.file_entry(self.cfg.output, rel), "rows": table.num_rows})
-            paths[kind] = rel
-        return entries, paths
+            by_kind[kind].append(item)
+        paths = {kind: f"_progress/{signatures.file_name(index, kind)}" for kind in by_kind}
+        return [self._write_signatures(kind, paths[kind], refs) for kind, refs in by_kind.items()], paths
+
+    def _write_signatures(self, kind: str, rel: str, refs: list) -> dict:
+        table = signatures.table(kind, [spill.load(item) for item in refs])
+        signatures.write(atomic.join(self.cfg.output, rel), table)
+        return {**manifest.file_entry(self.cfg.output, rel), "rows": table.num_rows}
 
     def _maybe_fail(self, written_in_file: int) -> None:
         limit = self.cfg.fail_after_shards
