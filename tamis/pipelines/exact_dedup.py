@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from tamis.dedup import signatures
 from tamis.dedup.exact import ExactDedupConfig, first_occurrences, remove_units, text_hashes, unit_hashes
-from tamis.pipelines import disk_shuffle, pool, spill
+from tamis.pipelines import disk_shuffle, spill
 from tamis.pipelines.drops import Staged, remove_rows
 from tamis.pipelines.read import DROPPED, STAGE_RANK
 
@@ -155,8 +155,8 @@ class ExactDedup(beam.PTransform):
         self.cfg, self.keep, self.finished = cfg, keep_signatures, finished
 
     def _repeats(self, batches, label: str, hash_fn, kept_fn, *args):
-        hashing = pool.pooled(batches.pipeline, pool.Call(hash_fn, self.cfg.buckets, self.keep, *args))
-        hashed = batches | f"Hash{label}" >> beam.ParDo(hashing).with_outputs(SIGNATURES, main="parts")
+        hashed = batches | f"Hash{label}" >> beam.FlatMap(hash_fn, self.cfg.buckets, self.keep, *args).with_outputs(
+            SIGNATURES, main="parts")
         parts = hashed.parts
         if self.finished is not None:
             kept = self.finished | f"Kept{label}" >> beam.FlatMap(kept_fn, self.cfg.buckets)
@@ -169,7 +169,7 @@ class ExactDedup(beam.PTransform):
         docs = (
             {"batch": batches | "HoldDocs" >> spill.Spill(), "repeats": repeats}
             | "JoinDocs" >> disk_shuffle.CoGroupByKey()
-            | "DropDocs" >> beam.ParDo(pool.pooled(batches.pipeline, _DropDocs())).with_outputs(DROPPED, main="kept")
+            | "DropDocs" >> beam.ParDo(_DropDocs()).with_outputs(DROPPED, main="kept")
         )
         if self.cfg.units == "off":
             return Staged(docs.kept, docs[DROPPED], signed)
@@ -178,8 +178,7 @@ class ExactDedup(beam.PTransform):
         units = (
             {"batch": docs.kept | "HoldUnits" >> spill.Spill(), "repeats": repeats}
             | "JoinUnits" >> disk_shuffle.CoGroupByKey()
-            | "CutUnits" >> beam.ParDo(pool.pooled(batches.pipeline, _CutUnits(self.cfg.units))).with_outputs(
-                DROPPED, main="kept")
+            | "CutUnits" >> beam.ParDo(_CutUnits(self.cfg.units)).with_outputs(DROPPED, main="kept")
         )
         # Spilled before each Flatten, which the local runner holds in memory until all its inputs are done.
         held = [docs[DROPPED] | "HoldDropDocs" >> spill.Spill(), units[DROPPED] | "HoldCutUnits" >> spill.Spill()]

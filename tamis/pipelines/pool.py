@@ -82,16 +82,6 @@ def _run(key: str, blob: bytes, element) -> list:
     return out
 
 
-class Call(beam.DoFn):
-    """`fn(element, *args)` as a DoFn, so that a FlatMap's work can be pooled."""
-
-    def __init__(self, fn, *args):
-        self.fn, self.args = fn, args
-
-    def process(self, element):
-        yield from self.fn(element, *self.args)
-
-
 class Pooled(beam.DoFn):
     """`fn`, with its elements processed by this process's pool when `workers` > 1, inline otherwise."""
 
