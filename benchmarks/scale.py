@@ -12,10 +12,13 @@ drawn again and again), so throughput across sizes would compare different work.
    without the parts datatrove lacks (decontamination, PII): exact dedup
    (documents, then repeated lines), near dedup, langid, Gopher repetition and
    quality, C4, FineWeb; shards written. Each run in a fresh process with
-   `runner.workers` 1 and 2 (Beam's multi-processing mode). Measured: wall
+   `runner.workers` 1 and 2 (with `--parallelism pool`, the default, Beam
+   runs in process and the per-batch steps go to a fork pool of that many
+   processes, tamis.pipelines.pool; with `beam`, Beam's multi-processing mode
+   with that many SDK workers). Measured: wall
    seconds, MB/s (input text), peak RSS of every process (the runner's own
-   VmHWM, and each worker's: the workers are `python -m
-   apache_beam.runners.worker.sdk_worker_main` subprocesses, sampled from
+   VmHWM, and each worker's: the pool's forked processes or Beam's `python
+   -m apache_beam.runners.worker.sdk_worker_main` subprocesses, sampled from
    /proc/PID/status every 0.2 s while they live, and cross-checked with
    getrusage(RUSAGE_CHILDREN).ru_maxrss, the largest reaped child), CPU
    seconds per process, the run directory's size and the peak of its
@@ -316,6 +319,9 @@ def _digest(folder: Path) -> str:
 # ---------------------------------------------------------------- runs (each in a fresh process)
 
 
+PARALLELISM = "TAMIS_SCALE_PARALLELISM"  # set by --parallelism for the child processes
+
+
 def chain_config(inputs: str, out: str, workers: int) -> dict:
     return {
         "inputs": [{"path": inputs}],
@@ -325,7 +331,7 @@ def chain_config(inputs: str, out: str, workers: int) -> dict:
         "filters": [{"name": f, "params": {"languages": ["en"], "min_confidence": 0.65}} if f == "langid" else {"name": f}
                     for f in FILTERS],
         "shards": {"target_bytes": 64 * 1024 * 1024},
-        "runner": {"workers": workers},
+        "runner": {"workers": workers, "local_parallelism": os.environ.get(PARALLELISM, "pool")},
     }
 
 
@@ -585,6 +591,8 @@ def main() -> None:
     ap.add_argument("--skip-components", action="store_true")
     ap.add_argument("--tmp", help="scratch folder (default: a temporary folder)")
     ap.add_argument("--out", help="also write the JSON here")
+    ap.add_argument("--parallelism", choices=["pool", "beam"], default="pool",
+                    help="runner.local_parallelism of the tamis runs: the fork pool (default) or Beam's multi-processing")
     ap.add_argument("--curate-run", nargs=3, help=argparse.SUPPRESS)
     ap.add_argument("--datatrove-run", nargs=3, help=argparse.SUPPRESS)
     ap.add_argument("--components-run", nargs=3, help=argparse.SUPPRESS)
@@ -600,12 +608,14 @@ def main() -> None:
         print(json.dumps(components_run(json.loads(paths), clustering, out)))
         return
 
+    os.environ[PARALLELISM] = args.parallelism
     sizes = [parse_size(s) for s in args.sizes.split(",") if s]
     workers = [int(w) for w in args.workers.split(",")]
     dt_size = parse_size(args.datatrove_size) if args.datatrove_size else None
     result: dict = {
         "machine": {"cpus": os.cpu_count(), "load_avg_start": [round(x, 2) for x in os.getloadavg()]},
         "files_per_corpus": args.files,
+        "local_parallelism": args.parallelism,
         "chain": ["exact_dedup(line)", "near_dedup", *FILTERS],
         "sizes": {},
     }

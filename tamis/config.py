@@ -23,10 +23,11 @@ from tamis.validation import Params
 
 class RunnerConfig(Params):
     name: Literal["local", "dataflow"] = "local"
-    workers: int = 1  # local: processes (curate: a pool for per-batch work, see local_parallelism)
-    # curate on the local runner: `pool` keeps Beam in process and forks `workers` processes for the per-batch
-    # work (tamis.pipelines.pool); `beam` runs Beam's multi_processing mode (what other pipelines always use)
-    local_parallelism: Literal["pool", "beam"] = "pool"
+    workers: int = 1  # local: processes working in parallel (see local_parallelism)
+    # curate on the local runner with workers > 1: `pool` keeps Beam in process and forks `workers` processes
+    # for the per-batch work (tamis.pipelines.pool); `beam` runs Beam's multi_processing mode (what the other
+    # pipelines always use); `auto` takes the pool below POOL_BELOW_BYTES of input, where it was faster
+    local_parallelism: Literal["auto", "pool", "beam"] = "auto"
     batch_size: int = 1000  # documents per record batch (the Beam element)
     spill: bool = True  # local: batches waiting at a barrier go to RUN/_spill on disk, not memory
     options: dict[str, Any] = {}  # extra Beam pipeline options, e.g. project, region

@@ -6,9 +6,10 @@ import pyarrow.parquet as pq
 import pytest
 from pipeline_fixtures import corpus, digests, make_cfg, write_jsonl
 
+from tamis import config
 from tamis.errors import ConfigError, InputError, IntegrityError
 from tamis.io import run_dir
-from tamis.pipelines import curate
+from tamis.pipelines import curate, options
 
 
 def test_run_balances_and_routes_everything(tmp_path):
@@ -102,11 +103,22 @@ def test_missing_input_and_bad_config_fail_before_any_work(tmp_path):
         make_cfg(tmp_path, tmp_path / "run", runner={"batch_size": "big"})
 
 
-def test_multiprocess_workers_match_single_process(tmp_path):
+@pytest.mark.parametrize("parallelism", ["pool", "beam"])
+def test_multiprocess_workers_match_single_process(tmp_path, parallelism):
     src = corpus(tmp_path, n_files=2, per_file=20)
     curate.run(make_cfg(src, tmp_path / "one"))
-    curate.run(make_cfg(src, tmp_path / "two", runner={"batch_size": 16, "workers": 2}))
+    runner = {"batch_size": 16, "workers": 2, "local_parallelism": parallelism}
+    curate.run(make_cfg(src, tmp_path / "two", runner=runner))
     assert digests(tmp_path / "one") == digests(tmp_path / "two")
+
+
+def test_auto_parallelism_pools_small_inputs_and_gives_large_ones_to_beam():
+    two = config.RunnerConfig(workers=2)
+    assert options.uses_pool(two, options.POOL_BELOW_BYTES - 1)
+    assert not options.uses_pool(two, options.POOL_BELOW_BYTES)
+    assert options.uses_pool(config.RunnerConfig(workers=2, local_parallelism="pool"), 10**12)
+    assert not options.uses_pool(config.RunnerConfig(workers=2, local_parallelism="beam"), 0)
+    assert not options.uses_pool(config.RunnerConfig(workers=1, local_parallelism="pool"), 0)
 
 
 def test_dataflow_dry_run_builds_the_job_offline(tmp_path):

@@ -267,8 +267,12 @@ def run(cfg: CurateConfig, dry_run: bool = False, made_by: str = "tamis curate")
         log.info("%d inputs, %d already finished; running on %s", len(pl.inputs), len(pl.done), cfg.runner.name)
         spill_dir = None if atomic.is_remote(cfg.output) else atomic.join(cfg.output, run_dir.SCRATCH)
         progress_dir = atomic.join(spill_dir, f"progress-{uuid.uuid4().hex[:8]}") if spill_dir and not dry_run else None
+        pooled = options.uses_pool(cfg.runner, sum(f.size for f in pl.todo))
+        if cfg.runner.workers > 1 and cfg.runner.name == "local":
+            log.info("%d local workers: %s", cfg.runner.workers,
+                     "a fork pool for the per-batch steps" if pooled else "Beam's multi-processing mode")
         runner, opts = options.make(cfg.runner, dry_run=dry_run, spill_dir=spill_dir, progress_dir=progress_dir,
-                                    pooled=True)
+                                    pooled=pooled)
         try:
             p = beam.Pipeline(runner=runner, options=opts)
         except ValueError as e:  # Beam validates options here (project id, regions, ...)

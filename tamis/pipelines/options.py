@@ -3,8 +3,8 @@
 Local runs use the in-process FnApiRunner (Beam's default would try to
 download the Prism runner, which fails offline); `workers > 1` selects its
 multi-processing mode, or, for a pipeline whose heavy steps are pooled
-(`pooled`, tamis.pipelines.pool), keeps Beam in process and gives the
-workers to the pool; batches waiting at a barrier are spilled to
+(tamis.pipelines.pool) on a small enough input (`uses_pool`), keeps Beam in
+process and gives the workers to the pool; batches waiting at a barrier are spilled to
 `spill_dir` (tamis.pipelines.spill), since this runner would hold them in
 memory. Dataflow runs take the usual Google Cloud options and
 ship tamis to workers with the repository's setup.py.
@@ -22,15 +22,33 @@ _DATAFLOW_REQUIRED = ("project", "region", "temp_location")
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+# Below this much input the fork pool finished the web chain sooner than Beam's multi-processing mode with 2 workers
+# (1.3x against 0.9x one worker at 10 MB, even at 100 MB); at 1 GB Beam's mode did (1.87x against 1.57x): it also
+# runs the joins and shuffles in parallel, which the pool leaves to the one Beam worker (docs/scale.md).
+POOL_BELOW_BYTES = 100_000_000
+
+
+def uses_pool(runner: RunnerConfig, input_bytes: int) -> bool:
+    """Whether a pooled pipeline's local run gives its workers to the fork pool rather than to Beam."""
+    if runner.name != "local" or runner.workers == 1:
+        return False
+    if runner.local_parallelism == "auto":
+        return input_bytes < POOL_BELOW_BYTES
+    return runner.local_parallelism == "pool"
+
+
 def make(
     runner: RunnerConfig, dry_run: bool = False, spill_dir: str | None = None, progress_dir: str | None = None,
     pooled: bool = False,
 ) -> tuple[Any, PipelineOptions]:
-    """Return (runner, options) for a pipeline; a local run writes per-worker progress to `progress_dir`."""
+    """Return (runner, options) for a pipeline; a local run writes per-worker progress to `progress_dir`.
+
+    `pooled`: the pipeline's per-batch steps are pooled and the run should use the pool (`uses_pool`).
+    """
     if runner.name == "local":
         from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-        if pooled and runner.local_parallelism == "pool":
+        if pooled:
             opts = {"direct_num_workers": 1, "direct_running_mode": "in_memory", "tamis_pool_workers": runner.workers}
         else:
             mode = "multi_processing" if runner.workers > 1 else "in_memory"
