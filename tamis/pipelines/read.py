@@ -21,8 +21,8 @@ ERRORS, STATS, DROPPED = "errors", "stats", "dropped"
 STAGE_RANK = {"normalize": 0, "exact_dedup": 1, "filter": 9}
 
 
-class _ReadFile(beam.DoFn):
-    """Reads one file into batches of documents and of errors, and counts what it read."""
+class _Reading(beam.DoFn):
+    """A step whose time counts as the `read` stage's."""
 
     def __init__(self, cfg: CurateConfig, progress_dir: str | None = None):
         self.cfg, self.progress_dir = cfg, progress_dir
@@ -32,6 +32,10 @@ class _ReadFile(beam.DoFn):
 
     def finish_bundle(self):
         self.clock.flush()
+
+
+class _ReadFile(_Reading):
+    """Reads one file into batches of documents and of errors, and counts what it read."""
 
     def process(self, f: InputFile):
         cfg_in = self.cfg.inputs[f.input_index]
@@ -55,17 +59,8 @@ class _ReadFile(beam.DoFn):
         yield beam.pvalue.TaggedOutput(STATS, (f.index, {"read": records, **reader_stats}))
 
 
-class _Normalize(beam.DoFn):
-    """A batch's text normalized (its time counts as reading); documents left empty go to `dropped`."""
-
-    def __init__(self, cfg: CurateConfig, progress_dir: str | None = None):
-        self.cfg, self.progress_dir = cfg, progress_dir
-
-    def setup(self):
-        self.clock = StageClock("read", self.progress_dir)
-
-    def finish_bundle(self):
-        self.clock.flush()
+class _Normalize(_Reading):
+    """A batch's text normalized; documents left empty go to `dropped`."""
 
     def process(self, element):
         (index, batch_idx), batch = element
