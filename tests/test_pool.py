@@ -76,3 +76,42 @@ def test_a_worker_that_dies_fails_the_step_instead_of_hanging_it():
 
     with pytest.raises(BrokenProcessPool):
         _outputs(2, [1, 2, 99, 4, 5, 6, 7, 8])
+
+
+def test_workers_die_with_a_killed_parent(tmp_path):
+    """SIGKILL of the process that owns the pool (not of its group) leaves no worker behind."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "owner.py"
+    script.write_text(
+        "import sys\n"
+        "from tamis.pipelines import pool\n"
+        "from test_pool import _Square\n"
+        "fn = pool.Pooled(_Square(), 2, 'square')\n"
+        "fn.setup(); fn.start_bundle()\n"
+        "outs = [o for x in range(6) for o in fn.process(x)]\n"
+        "print(' '.join(str(p.pid) for p in pool._POOL[0]._processes.values()), flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.dirname(__file__), *sys.path])}
+    owner = subprocess.Popen([sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True, env=env, start_new_session=True)
+    workers = [int(p) for p in owner.stdout.readline().split()]
+    assert len(workers) == 2
+    os.kill(owner.pid, signal.SIGKILL)
+    owner.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(p) for p in workers):
+        time.sleep(0.05)
+    assert not any(_alive(p) for p in workers)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -19,7 +19,10 @@ writes its own progress file, see tamis.pipelines.progress).
 
 import atexit
 import collections
+import ctypes
 import multiprocessing
+import os
+import signal
 import uuid
 from concurrent.futures import ProcessPoolExecutor
 
@@ -51,7 +54,8 @@ def _pool(workers: int):
     if _POOL[0] is None or _POOL[1] != workers:
         shutdown()
         context = multiprocessing.get_context("fork")
-        _POOL[:] = [ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker), workers]
+        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),))
+        _POOL[:] = [pool, workers]
     return _POOL[0]
 
 
@@ -66,9 +70,22 @@ def shutdown() -> None:
 atexit.register(shutdown)
 
 
-def _start_worker() -> None:
+def _start_worker(parent: int) -> None:
     progress.forget_totals()  # what the parent timed before the fork is the parent's to report
     _SET_UP.clear()
+    _die_with(parent)
+
+
+def _die_with(parent: int) -> None:
+    """Be killed when the parent dies (Linux), even by SIGKILL: the workers hold each other's copy of the task
+    pipe, so they would otherwise wait on it forever."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it died before the request took effect
+        os._exit(1)
 
 
 def _run(key: str, blob: bytes, element) -> list:
