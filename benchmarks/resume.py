@@ -115,6 +115,7 @@ def one_run(raw: dict) -> dict:
             raise
         return {"seconds": round(time.perf_counter() - started, 2), "stopped": True}
     return {"seconds": round(time.perf_counter() - started, 2), "cpu_s": round(cpu() - cpu_started, 2),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "stopped": False, "counts": manifest["counts"]}
 
 
@@ -178,6 +179,7 @@ def main() -> None:
                 "uninterrupted_s": full["seconds"], "stopped_s": killed["seconds"], "resumed_s": resumed["seconds"],
                 "inputs_finished_before_resume": done_before, "ratio": round(resumed["seconds"] / full["seconds"], 3),
                 "uninterrupted_cpu_s": full["cpu_s"], "resumed_cpu_s": resumed["cpu_s"],
+                "uninterrupted_peak_rss_mb": full["peak_rss_mb"], "resumed_peak_rss_mb": resumed["peak_rss_mb"],
                 "cpu_ratio": round(resumed["cpu_s"] / full["cpu_s"], 3),
                 "identical_files": same_files, "identical_counts": full["counts"] == resumed["counts"],
             })

@@ -49,3 +49,21 @@ def test_part_of_a_key_does_not_depend_on_the_process():
         for seed in ("1", "2", "3")
     }
     assert len(seen) == 1 and seen.pop().split() == [str(disk_shuffle.part_of(("doc-1", 7), 64)), str(disk_shuffle.part_of("x", 64))]
+
+
+def test_tuples_of_inputs_group_as_one_with_and_without_a_spill_folder(tmp_path):
+    """A resume shuffles its kept signatures beside the new ones: each input writes its own parts."""
+    first, second = [(i % 4, i) for i in range(20)], [(i % 6, -i) for i in range(12)]
+    want = {}
+    for k, v in first + second:
+        want.setdefault(k, []).append(v)
+    right = [(k, "r") for k in range(3)]
+    for spill in (str(tmp_path / "spill"), None):
+        opts = PipelineOptions(tamis_spill_dir=spill) if spill else PipelineOptions()
+        with beam.Pipeline(options=opts) as p:
+            ins = (p | "First" >> beam.Create(first), p | "Second" >> beam.Create(second))
+            grouped = ins | disk_shuffle.GroupByKey(parts=3) | beam.Map(_grouped)
+            assert_that(grouped, equal_to([(k, sorted(v)) for k, v in want.items()]), label="group")
+            joined = {"a": ins, "b": p | "B" >> beam.Create(right)} | disk_shuffle.CoGroupByKey(2)
+            expected = [(k, sorted(v), ["r"] if k < 3 else []) for k, v in want.items()]
+            assert_that(joined | beam.Map(_cogrouped), equal_to(expected), label="join")

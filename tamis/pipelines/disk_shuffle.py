@@ -130,16 +130,36 @@ def _group_parts(part_files):
     return part_files | "GroupParts" >> beam.GroupByKey() | "ReadParts" >> beam.FlatMap(_read_part)
 
 
+def _inputs(pcolls) -> tuple:
+    """One PCollection, or a tuple of them that the shuffle takes together (a resume's kept signatures)."""
+    return pcolls if isinstance(pcolls, tuple) else (pcolls,)
+
+
+def _flattened(pcolls, label: str):
+    ins = _inputs(pcolls)
+    return ins[0] if len(ins) == 1 else ins | label >> beam.Flatten()
+
+
 class GroupByKey(beam.PTransform):
+    """Beam's GroupByKey over a PCollection or a tuple of them.
+
+    Each input of a tuple writes its part files where it is produced: a
+    Flatten first would make the local runner hold the inputs that are ready
+    early in memory (as in CoGroupByKey).
+    """
+
     def __init__(self, parts: int = 64):
         super().__init__()
         self.parts = parts
 
-    def expand(self, pcoll):
-        folder = folder_of(pcoll.pipeline)
+    def expand(self, pcolls):
+        ins = _inputs(pcolls)
+        folder = folder_of(ins[0].pipeline)
         if not folder:
-            return pcoll | "GroupByKey" >> beam.GroupByKey()
-        return _group_parts(pcoll | "WriteParts" >> beam.ParDo(_WriteParts(folder, self.parts, self.label)))
+            return _flattened(pcolls, "Flatten") | "GroupByKey" >> beam.GroupByKey()
+        writes = [pcoll | f"WriteParts{'' if i == 0 else i}" >> beam.ParDo(_WriteParts(folder, self.parts, self.label))
+                  for i, pcoll in enumerate(ins)]
+        return _group_parts(_flattened(tuple(writes), "FlattenParts"))
 
 
 def _tag(element, tag: str):
@@ -156,7 +176,7 @@ def _untag(element, tags: list[str]):
 
 
 class CoGroupByKey(beam.PTransform):
-    """{tag: (k, v)} → (k, {tag: [v, ...]}), like Beam's CoGroupByKey on a dict.
+    """{tag: (k, v)} → (k, {tag: [v, ...]}), like Beam's CoGroupByKey on a dict (a tag may name a tuple of inputs).
 
     Each input writes its part files where it is produced (a Flatten first
     would make the local runner buffer the inputs that are ready early).
@@ -167,14 +187,15 @@ class CoGroupByKey(beam.PTransform):
         self.parts = parts
 
     def expand(self, tagged):
-        folder = folder_of(next(iter(tagged.values())).pipeline)
+        folder = folder_of(_inputs(next(iter(tagged.values())))[0].pipeline)
         if not folder:
-            return tagged | "CoGroupByKey" >> beam.CoGroupByKey()
+            return {t: _flattened(p, f"Flatten{t.title()}") for t, p in tagged.items()} | "CoGroupByKey" >> beam.CoGroupByKey()
         part_files = [
             pcoll
-            | f"Tag{tag.title()}" >> beam.Map(_tag, tag)
-            | f"WriteParts{tag.title()}" >> beam.ParDo(_WriteParts(folder, self.parts, self.label))
-            for tag, pcoll in tagged.items()
+            | f"Tag{tag.title()}{'' if i == 0 else i}" >> beam.Map(_tag, tag)
+            | f"WriteParts{tag.title()}{'' if i == 0 else i}" >> beam.ParDo(_WriteParts(folder, self.parts, self.label))
+            for tag, pcolls in tagged.items()
+            for i, pcoll in enumerate(_inputs(pcolls))
         ]
         grouped = _group_parts(part_files | "Flatten" >> beam.Flatten())
         return grouped | "Untag" >> beam.Map(_untag, list(tagged))

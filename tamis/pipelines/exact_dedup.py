@@ -160,7 +160,7 @@ class ExactDedup(beam.PTransform):
         parts = hashed.parts
         if self.finished is not None:
             kept = self.finished | f"Kept{label}" >> beam.FlatMap(kept_fn, self.cfg.buckets)
-            parts = (parts, kept) | f"With{label}" >> beam.Flatten()
+            parts = (parts, kept)  # each shuffled where it is made
         repeats = parts | f"Group{label}" >> disk_shuffle.GroupByKey() | f"Resolve{label}" >> beam.FlatMap(_resolve)
         return repeats, hashed[SIGNATURES]
 

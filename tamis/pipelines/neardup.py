@@ -156,8 +156,7 @@ class NearDup(beam.PTransform):
         if self.finished is not None:
             kept = self.finished | "KeptSignatures" >> beam.FlatMap(_kept_nodes, cfg.partitions).with_outputs(
                 NODES, main="buckets")
-            nodes = (nodes, kept[NODES]) | "WithKeptNodes" >> beam.Flatten()
-            buckets = (buckets, kept.buckets) | "WithKeptBuckets" >> beam.Flatten()
+            nodes, buckets = (nodes, kept[NODES]), (buckets, kept.buckets)  # each shuffled where it is made
         pairs = (
             buckets
             | "GroupBuckets" >> disk_shuffle.GroupByKey(cfg.partitions)
