@@ -135,6 +135,11 @@ def _inputs(pcolls) -> tuple:
     return pcolls if isinstance(pcolls, tuple) else (pcolls,)
 
 
+def _nth(label: str, i: int) -> str:
+    """A step's label for the i-th input of a tuple: the first keeps the plain label (the graph of one input)."""
+    return label if i == 0 else f"{label}{i}"
+
+
 def _flattened(pcolls, label: str):
     ins = _inputs(pcolls)
     return ins[0] if len(ins) == 1 else ins | label >> beam.Flatten()
@@ -157,7 +162,7 @@ class GroupByKey(beam.PTransform):
         folder = folder_of(ins[0].pipeline)
         if not folder:
             return _flattened(pcolls, "Flatten") | "GroupByKey" >> beam.GroupByKey()
-        writes = [pcoll | f"WriteParts{'' if i == 0 else i}" >> beam.ParDo(_WriteParts(folder, self.parts, self.label))
+        writes = [pcoll | _nth("WriteParts", i) >> beam.ParDo(_WriteParts(folder, self.parts, self.label))
                   for i, pcoll in enumerate(ins)]
         return _group_parts(_flattened(tuple(writes), "FlattenParts"))
 
@@ -189,11 +194,12 @@ class CoGroupByKey(beam.PTransform):
     def expand(self, tagged):
         folder = folder_of(_inputs(next(iter(tagged.values())))[0].pipeline)
         if not folder:
-            return {t: _flattened(p, f"Flatten{t.title()}") for t, p in tagged.items()} | "CoGroupByKey" >> beam.CoGroupByKey()
+            flat = {tag: _flattened(pcolls, f"Flatten{tag.title()}") for tag, pcolls in tagged.items()}
+            return flat | "CoGroupByKey" >> beam.CoGroupByKey()
         part_files = [
             pcoll
-            | f"Tag{tag.title()}{'' if i == 0 else i}" >> beam.Map(_tag, tag)
-            | f"WriteParts{tag.title()}{'' if i == 0 else i}" >> beam.ParDo(_WriteParts(folder, self.parts, self.label))
+            | _nth(f"Tag{tag.title()}", i) >> beam.Map(_tag, tag)
+            | _nth(f"WriteParts{tag.title()}", i) >> beam.ParDo(_WriteParts(folder, self.parts, self.label))
             for tag, pcolls in tagged.items()
             for i, pcoll in enumerate(_inputs(pcolls))
         ]
