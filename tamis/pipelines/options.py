@@ -23,7 +23,7 @@ _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__
 
 
 # Below this much input the fork pool finished the web chain sooner than Beam's multi-processing mode with 2 workers
-# (1.3x against 0.9x one worker at 10 MB, even at 100 MB); at 1 GB Beam's mode did (1.87x against 1.57x): it also
+# (1.3x against 0.9x one worker at 10 MB; level at 100 MB); at 1 GB Beam's mode did (1.87x against 1.57x): it also
 # runs the joins and shuffles in parallel, which the pool leaves to the one Beam worker (docs/scale.md).
 POOL_BELOW_BYTES = 100_000_000
 

@@ -3,7 +3,7 @@
 Beam's local multi-processing mode starts SDK worker processes that import
 Beam and tamis again and moves every element between stages through the
 runner process over gRPC; on two cores that fixed cost outweighed the second
-core below ~1 GB of input (docs/scale.md). Here a local run keeps Beam in
+core at 10 MB of input (docs/scale.md). Here a local run keeps Beam in
 process and a `Pooled` DoFn sends each element to one of `workers` forked
 processes: fork copies the loaded interpreter, so a worker starts in
 milliseconds with every module imported, and sets up its own copy of the
