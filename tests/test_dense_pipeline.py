@@ -148,6 +148,7 @@ def test_eval_retrieval_dense_and_hybrid_print_the_fields():
         result = json.loads(out)
         assert {"ndcg@10", "recall@100", "qps", "qps_end_to_end", "bytes_per_vector", "encode_docs_per_s"} <= set(result)
         assert result["ndcg@10"] > 0.5 and result["qps"] > result["qps_end_to_end"] > 0
+        assert result["encode_device"] in {"cpu", "cuda"} and result["device"] in {"cpu", "cuda"}
     code, _, err = run_cli("eval", "retrieval", "--beir", BEIR_TINY, "--retriever", "splade", "--json")
     assert code == 2 and "dense:SPEC" in err
 

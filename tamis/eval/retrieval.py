@@ -140,7 +140,8 @@ def _dense_info(retriever, root: str) -> dict[str, Any]:
         "index_bytes": dense.index_bytes(root),
         "model": found["model"]["name"],
         "backend": found["model"]["backend"],
-        "device": retriever.device,
+        "device": retriever.device,  # where FAISS searches
+        "encode_device": retriever.embedder.device,
     }
 
 
