@@ -12,10 +12,12 @@ drawn again and again), so throughput across sizes would compare different work.
    without the parts datatrove lacks (decontamination, PII): exact dedup
    (documents, then repeated lines), near dedup, langid, Gopher repetition and
    quality, C4, FineWeb; shards written. Each run in a fresh process with
-   `runner.workers` 1 and 2 (with `--parallelism pool`, the default, Beam
-   runs in process and the per-batch steps go to a fork pool of that many
-   processes, tamis.pipelines.pool; with `beam`, Beam's multi-processing mode
-   with that many SDK workers). Measured: wall
+   `runner.workers` 1 and 2 (`--parallelism` sets `runner.local_parallelism`:
+   `auto`, the default, as a user gets it; with `pool`, Beam runs in process
+   and the per-batch steps go to a fork pool of that many processes,
+   tamis.pipelines.pool; with `beam`, Beam's multi-processing mode with that
+   many SDK workers). Near dedup clusters as configured by default
+   (`clustering: auto`: one union-find on these local runs). Measured: wall
    seconds, MB/s (input text), peak RSS of every process (the runner's own
    VmHWM, and each worker's: the pool's forked processes or Beam's `python
    -m apache_beam.runners.worker.sdk_worker_main` subprocesses, sampled from
@@ -331,7 +333,7 @@ def chain_config(inputs: str, out: str, workers: int) -> dict:
         "filters": [{"name": f, "params": {"languages": ["en"], "min_confidence": 0.65}} if f == "langid" else {"name": f}
                     for f in FILTERS],
         "shards": {"target_bytes": 64 * 1024 * 1024},
-        "runner": {"workers": workers, "local_parallelism": os.environ.get(PARALLELISM, "pool")},
+        "runner": {"workers": workers, "local_parallelism": os.environ.get(PARALLELISM, "auto")},
     }
 
 
@@ -363,7 +365,8 @@ def curate_run(inputs: str, out: str, workers: int) -> dict:
         "kept": c["kept"],
         "dropped_by_reason": c["dropped_by_reason"],
         "output_sha256": _digest(Path(out) / "shards")[:16] + "/" + _digest(Path(out) / "dropped")[:16],
-        "near_dup_rounds": {"rounds_needed": rounds_needed(summary, cfg.near_dedup.max_rounds), "groupings": summary},
+        "near_dup_rounds": {"rounds_needed": rounds_needed(summary, cfg.near_dedup.max_rounds), "groupings": summary}
+        if summary else "union-find (no rounds)",
         "shuffle": {
             "records": sum(v for k, v in shuffle.items() if k.endswith("_records")),
             "bytes": sum(v for k, v in shuffle.items() if k.endswith("_bytes")),
@@ -591,8 +594,8 @@ def main() -> None:
     ap.add_argument("--skip-components", action="store_true")
     ap.add_argument("--tmp", help="scratch folder (default: a temporary folder)")
     ap.add_argument("--out", help="also write the JSON here")
-    ap.add_argument("--parallelism", choices=["pool", "beam"], default="pool",
-                    help="runner.local_parallelism of the tamis runs: the fork pool (default) or Beam's multi-processing")
+    ap.add_argument("--parallelism", choices=["auto", "pool", "beam"], default="auto",
+                    help="runner.local_parallelism of the tamis runs: auto (default), the fork pool or Beam's")
     ap.add_argument("--curate-run", nargs=3, help=argparse.SUPPRESS)
     ap.add_argument("--datatrove-run", nargs=3, help=argparse.SUPPRESS)
     ap.add_argument("--components-run", nargs=3, help=argparse.SUPPRESS)

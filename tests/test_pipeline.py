@@ -121,6 +121,23 @@ def test_auto_parallelism_pools_small_inputs_and_gives_large_ones_to_beam():
     assert not options.uses_pool(config.RunnerConfig(workers=1, local_parallelism="pool"), 0)
 
 
+def test_auto_clustering_is_union_find_for_small_local_runs_and_star_rounds_elsewhere(tmp_path, caplog):
+    local, dataflow = config.RunnerConfig(), config.RunnerConfig(name="dataflow")
+    assert options.clustering(local, "auto", options.UNION_FIND_BELOW_BYTES - 1) == "union_find"
+    assert options.clustering(local, "auto", options.UNION_FIND_BELOW_BYTES) == "star_rounds"
+    assert options.clustering(dataflow, "auto", 0) == "star_rounds"
+    assert options.clustering(dataflow, "union_find", 0) == "union_find"
+    assert options.clustering(local, "star_rounds", 0) == "star_rounds"
+    src = corpus(tmp_path, n_files=1)
+    caplog.set_level("INFO", logger="tamis.pipelines.curate")
+    curate.run(make_cfg(src, tmp_path / "run", near_dedup={"enabled": True}))
+    assert "near-dup clusters by union find" in caplog.text
+    runner = {"name": "dataflow", "options": {"project": "tamis-test", "region": "us-central1",
+                                              "temp_location": "gs://tamis-test-bucket/tmp"}}
+    curate.run(make_cfg(src, "gs://tamis-test-bucket/run", near_dedup={"enabled": True}, runner=runner), dry_run=True)
+    assert "near-dup clusters by star rounds" in caplog.text
+
+
 def test_dataflow_dry_run_builds_the_job_offline(tmp_path):
     src = corpus(tmp_path, n_files=1)
     cfg = make_cfg(

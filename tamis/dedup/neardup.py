@@ -80,7 +80,8 @@ class NearDupConfig(Params):
     bucket_pairs: int = 32  # a bucket of more documents links them to its first member only (a star)
     partitions: int = 64  # bucket keys are grouped in this many parts, ~30 bytes × docs × bands / partitions each
     seed: int = 0
-    clustering: Literal["star_rounds", "union_find"] = "star_rounds"  # union_find: in one process (docs/dedup.md)
+    # auto: union_find for local runs under 10 GB of input, star_rounds otherwise (tamis.pipelines.options.clustering)
+    clustering: Literal["auto", "star_rounds", "union_find"] = "auto"
     max_rounds: int = 16  # star_rounds: rounds built into the job; a graph not settled by then falls back to union_find
 
     def check(self) -> None:

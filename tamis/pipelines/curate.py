@@ -200,7 +200,11 @@ class Curate(beam.PTransform):
         if cfg.exact_dedup.enabled:
             docs = stage(docs, "ExactDedup", ExactDedup(cfg.exact_dedup, bool(kinds), finished), True)
         if cfg.near_dedup.enabled:
-            docs = stage(docs, "NearDedup", NearDup(cfg.near_dedup, bool(kinds), finished), True)
+            method = options.clustering(cfg.runner, cfg.near_dedup.clustering, sum(f.size for f in pl.inputs))
+            if cfg.near_dedup.clustering == "auto":
+                log.info("near-dup clusters by %s (clustering: auto)", method.replace("_", " "))
+            near = cfg.near_dedup.model_copy(update={"clustering": method})
+            docs = stage(docs, "NearDedup", NearDup(near, bool(kinds), finished), True)
         if cfg.semantic_dedup.enabled:
             docs = stage(docs, "SemanticDedup", SemanticDedup(cfg.semantic_dedup))
         if not wide:  # per-document stages from here on: finished inputs need not be redone

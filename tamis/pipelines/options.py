@@ -37,6 +37,20 @@ def uses_pool(runner: RunnerConfig, input_bytes: int) -> bool:
     return runner.local_parallelism == "pool"
 
 
+# Below this much input a local run links near-dups with one union-find: the star rounds' 33 extra Beam stages cost
+# 0.4 s at 10 MB and 1-2 s at 100 MB (docs/scale.md), and the union-find's ~400 B per linked document comes to
+# ~150 MB here (36k linked documents per GB of the grown web corpora). On Dataflow, and above this, star rounds keep
+# every worker's state bounded.
+UNION_FIND_BELOW_BYTES = 10_000_000_000
+
+
+def clustering(runner: RunnerConfig, choice: str, input_bytes: int) -> str:
+    """The near-dup clustering a run uses: `choice`, or for `auto` by runner and input size (same clusters either way)."""
+    if choice != "auto":
+        return choice
+    return "union_find" if runner.name == "local" and input_bytes < UNION_FIND_BELOW_BYTES else "star_rounds"
+
+
 def make(
     runner: RunnerConfig, dry_run: bool = False, spill_dir: str | None = None, progress_dir: str | None = None,
     pooled: bool = False,
