@@ -71,6 +71,19 @@ def test_interrupted_run_resumes_to_identical_output(tmp_path):
     assert len(kept) == len(set(kept)) == clean["counts"]["kept"]
 
 
+def test_a_fault_in_a_pool_worker_writing_fails_the_run_and_the_rerun_completes_it(tmp_path):
+    src = corpus(tmp_path, n_files=4)
+    clean = curate.run(make_cfg(src, tmp_path / "clean"))
+    runner = {"batch_size": 16, "workers": 2, "local_parallelism": "pool"}
+    with pytest.raises(Exception, match="fault injection"):
+        curate.run(make_cfg(src, tmp_path / "resumed", runner=runner, fail_after_shards=0))
+    assert not (tmp_path / "resumed" / "manifest.json").exists()
+    assert not list((tmp_path / "resumed" / "_progress").glob("*.json"))  # each worker stopped at its first shard
+    resumed = curate.run(make_cfg(src, tmp_path / "resumed", runner=runner))
+    assert digests(tmp_path / "resumed") == digests(tmp_path / "clean")
+    assert resumed["counts"] == clean["counts"]
+
+
 def test_rerun_of_a_finished_run_redoes_nothing(tmp_path):
     src = corpus(tmp_path, n_files=2)
     curate.run(make_cfg(src, tmp_path / "run"))

@@ -5,7 +5,8 @@ outputs are byte-identical whatever the runner, worker count or bundle order.
 Where the pipeline spills, only references to the batches are grouped, and a
 writer reads one batch at a time. With dedup signatures kept (`signature_kinds`),
 a file's signature rows are written next to its marker before the marker, which
-lists them (tamis.dedup.signatures).
+lists them (tamis.dedup.signatures). In a pooled local run each input's
+files are written by one of the pool's workers (tamis.pipelines.pool).
 """
 
 import logging
@@ -20,7 +21,7 @@ from tamis.dedup.decontam import merge_stats
 from tamis.io import atomic, manifest, run_dir
 from tamis.io.run_dir import InputFile
 from tamis.io.shards import ShardWriter
-from tamis.pipelines import progress, spill
+from tamis.pipelines import pool, progress, spill
 from tamis.pipelines.progress import StageClock
 
 log = logging.getLogger(__name__)
@@ -31,8 +32,6 @@ class FaultInjected(RuntimeError):
 
 
 class _WriteInput(beam.DoFn):
-    shards_written = 0  # per worker process; only used by fault injection
-
     def __init__(self, cfg: CurateConfig, fingerprint: str, progress_dir: str | None = None,
                  signature_kinds: tuple[str, ...] = ()):
         self.cfg, self.fingerprint, self.progress_dir = cfg, fingerprint, progress_dir
@@ -40,6 +39,7 @@ class _WriteInput(beam.DoFn):
 
     def setup(self):
         self.clock = StageClock("write", self.progress_dir)
+        self.shards_written = 0  # by this worker (or pool process) in this run; only fault injection reads it
 
     def finish_bundle(self):
         self.clock.flush()
@@ -74,7 +74,7 @@ class _WriteInput(beam.DoFn):
 
     def _maybe_fail(self, written_in_file: int) -> None:
         limit = self.cfg.fail_after_shards
-        if limit is not None and type(self).shards_written + written_in_file > limit:
+        if limit is not None and self.shards_written + written_in_file > limit:
             raise FaultInjected(f"fault injection: stopping after {limit} shards")
 
     def process(self, element):
@@ -101,7 +101,7 @@ class _WriteInput(beam.DoFn):
             by_stage.update(batch.column("stage").to_pylist())
 
         files = self._write("shards", index, kept_items)
-        type(self).shards_written += len(files)
+        self.shards_written += len(files)
         files += self._write("dropped", index, groups["dropped"], count_drops)
         files += self._write("errors", index, error_items)
         kept_signatures, signature_paths = self._signatures(index, groups.get("signatures", []))
@@ -142,12 +142,18 @@ class WriteRun(beam.PTransform):
             else pcoll
             for name, pcoll in tagged.items()
         }
+        pipeline = tagged["file"].pipeline
+        write = _WriteInput(self.cfg, self.fingerprint, progress.folder_of(pipeline), self.signature_kinds)
         return (
             held
             | "GroupByInput" >> beam.CoGroupByKey()
-            | "WriteFiles" >> beam.ParDo(_WriteInput(
-                self.cfg, self.fingerprint, progress.folder_of(tagged["file"].pipeline), self.signature_kinds))
+            | "Listed" >> beam.MapTuple(_listed)  # a pool worker gets plain lists of (spilled) batches
+            | "WriteFiles" >> beam.ParDo(pool.pooled(pipeline, write))
         )
+
+
+def _listed(index: int, groups: dict) -> tuple[int, dict]:
+    return index, {name: list(values) for name, values in groups.items()}
 
 
 def keyed_files(files: list[InputFile]) -> list[tuple[int, InputFile]]:
