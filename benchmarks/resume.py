@@ -9,20 +9,19 @@ default web chain of configs/web.yaml without decontamination: exact dedup
 its defaults, langid (en, 0.65), Gopher repetition and quality, C4, FineWeb,
 PII; 64 MB shards (one per input file here).
 
-Each round runs, each in a fresh process (the fault injection counts shards
-per process): the uninterrupted run; the same config in a new directory
-stopped by the `fail_after_shards` fault injection once half of the input
-files are finished (64 MB shards: one shard per file, closed when the file is
-done; the injection fires at the first batch written past N shards, so N =
-half - 1 leaves exactly half of the files finished, as the run reports); and the
-rerun that resumes it. The
-resumed output must be byte-identical to the uninterrupted one: every file
-under shards/, dropped/, errors/ and _progress/ (the markers), and the
-manifest's counts. Reported: seconds of each run (the fastest of `--repeat`
-rounds for each, and every round's), and `ratio` = resumed ÷ uninterrupted
-seconds (the issue's goal: ≤ 0.6); also each run's CPU seconds (user + system
-of its process: one worker runs in-process) and `cpu_ratio`, which a machine
-shared with other jobs disturbs less than wall time.
+Each round runs, each in a fresh process: the uninterrupted run; the same
+config in a new directory stopped by the `fail_after_shards` fault injection
+once half of the input files are finished (64 MB shards: one shard per file,
+closed when the file is done; the injection fires at the first batch written
+past N shards, so N = half - 1 leaves exactly half of the files finished, as
+the run reports); and the rerun that resumes it. The resumed output must be
+byte-identical to the uninterrupted one: every file under shards/, dropped/,
+errors/ and _progress/ (the markers), and the manifest's counts. Reported:
+seconds of each run (the fastest of `--repeat` rounds for each, and every
+round's), and `ratio` = resumed ÷ uninterrupted seconds (the issue's goal: ≤
+0.6); also each run's CPU seconds (user + system of its process: one worker
+runs in-process) and `cpu_ratio`, which a machine shared with other jobs
+disturbs less than wall time.
 
     python benchmarks/resume.py --json --out benchmarks/results/resume.json
 """
