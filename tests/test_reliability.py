@@ -149,10 +149,8 @@ def test_curate_stopped_by_fault_injection_resumes_to_identical_output(kill_corp
         no_debris(out, manifest)
 
 
-def test_curate_stopped_halfway_with_dedup_rereads_only_unfinished_inputs(kill_corpus, tmp_path, monkeypatch):
+def test_curate_stopped_halfway_with_dedup_rereads_only_unfinished_inputs(kill_corpus, tmp_path):
     """Exact (documents and lines) and near dedup on: finished inputs join by their kept signatures, unread."""
-    from tamis.pipelines import write
-
     raw = yaml.safe_load(kill_config(kill_corpus, tmp_path / "clean").read_text())
     raw["exact_dedup"] = {"enabled": True, "units": "line", "min_unit_chars": 40}
     clean_manifest = curate.run(config.parse(raw))
@@ -162,7 +160,6 @@ def test_curate_stopped_halfway_with_dedup_rereads_only_unfinished_inputs(kill_c
                for s in clean_manifest["shards"])
     out = tmp_path / "stopped"
     cfg = config.parse({**raw, "output": str(out), "fail_after_shards": half})
-    monkeypatch.setattr(write._WriteInput, "shards_written", 0)  # the injection counts per process
     with pytest.raises(Exception, match="fault injection"):
         curate.run(cfg)
     finished = {json.loads(p.read_text())["input"] for p in (out / "_progress").glob("*.json")}
