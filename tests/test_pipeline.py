@@ -119,9 +119,10 @@ def test_missing_input_and_bad_config_fail_before_any_work(tmp_path):
 @pytest.mark.parametrize("parallelism", ["pool", "beam"])
 def test_multiprocess_workers_match_single_process(tmp_path, parallelism):
     src = corpus(tmp_path, n_files=2, per_file=20)
-    curate.run(make_cfg(src, tmp_path / "one"))
+    near = {"enabled": True}  # near dedup deals its batches to the workers (spill.Rebalance)
+    curate.run(make_cfg(src, tmp_path / "one", near_dedup=near))
     runner = {"batch_size": 16, "workers": 2, "local_parallelism": parallelism}
-    curate.run(make_cfg(src, tmp_path / "two", runner=runner))
+    curate.run(make_cfg(src, tmp_path / "two", runner=runner, near_dedup=near))
     assert digests(tmp_path / "one") == digests(tmp_path / "two")
 
 
