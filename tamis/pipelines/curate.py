@@ -271,7 +271,8 @@ def run(cfg: CurateConfig, dry_run: bool = False, made_by: str = "tamis curate")
         log.info("%d inputs, %d already finished; running on %s", len(pl.inputs), len(pl.done), cfg.runner.name)
         spill_dir = None if atomic.is_remote(cfg.output) else atomic.join(cfg.output, run_dir.SCRATCH)
         progress_dir = atomic.join(spill_dir, f"progress-{uuid.uuid4().hex[:8]}") if spill_dir and not dry_run else None
-        pooled = options.uses_pool(cfg.runner, sum(f.size for f in pl.todo))
+        todo_bytes = sum(f.size for f in pl.todo)
+        pooled = options.uses_pool(cfg.runner, todo_bytes)
         if cfg.runner.workers > 1 and cfg.runner.name == "local":
             log.info("%d local workers: %s", cfg.runner.workers,
                      "a fork pool for the per-batch steps" if pooled else "Beam's multi-processing mode")
@@ -283,7 +284,7 @@ def run(cfg: CurateConfig, dry_run: bool = False, made_by: str = "tamis curate")
             raise ConfigError(" ".join(str(e).split()), hint="check runner.options") from e
         order = stage_order(cfg)
         try:
-            with progress.Watch(progress_dir, sum(f.size for f in pl.todo), order), p:
+            with progress.Watch(progress_dir, todo_bytes, order), p:
                 _ = p | "Curate" >> Curate(cfg, pl)
             stage_times = progress.stages(progress.read_totals(progress_dir), order)
         finally:

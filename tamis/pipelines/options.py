@@ -4,9 +4,9 @@ Local runs use the in-process FnApiRunner (Beam's default would try to
 download the Prism runner, which fails offline); `workers > 1` selects its
 multi-processing mode, or, for a pipeline whose heavy steps are pooled
 (tamis.pipelines.pool) on a small enough input (`uses_pool`), keeps Beam in
-process and gives the workers to the pool; batches waiting at a barrier are spilled to
-`spill_dir` (tamis.pipelines.spill), since this runner would hold them in
-memory. Dataflow runs take the usual Google Cloud options and
+process and gives the workers to the pool; batches waiting at a barrier are
+spilled to `spill_dir` (tamis.pipelines.spill), since this runner would hold
+them in memory. Dataflow runs take the usual Google Cloud options and
 ship tamis to workers with the repository's setup.py.
 """
 
