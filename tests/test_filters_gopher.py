@@ -144,6 +144,26 @@ def test_agrees_with_datatrove_on_real_documents(name, peer, pool_sample):
     assert np.mean(keep == np.array(expected)) >= 0.97
 
 
+def test_chain_reusing_split_text_decides_as_fresh_views(pool_sample):
+    """apply_chain hands each filter the survivors' cached words and lines; the decisions and
+    scores must be those of every filter scoring a fresh view of what reaches it."""
+    from tamis.filters.chain import apply_chain
+
+    chain = [build(n) for n in ("gopher_repetition", "gopher_quality", "c4_quality", "fineweb_quality")]
+    kept, drops = apply_chain(chain, documents(pool_sample))
+    batch, reasons = documents(pool_sample), []
+    for comp in chain:
+        scores, keep, reason = comp.apply(DocView(batch))
+        if comp.col("text") in scores:
+            batch = batch.set_column(batch.schema.get_field_index("text"), "text", pa.array(scores[comp.col("text")]))
+        reasons += [r for r in reason if r]
+        batch = batch.filter(pa.array(keep))
+    assert len(drops) >= 2 and kept.num_rows < len(pool_sample)
+    assert kept.column("id").to_pylist() == batch.column("id").to_pylist()
+    assert kept.column("text").equals(batch.column("text"))
+    assert sorted(r for d in drops for r in d.column("reason").to_pylist()) == sorted(reasons)
+
+
 # --- bad input ----------------------------------------------------------------------------
 
 

@@ -2,6 +2,7 @@
 
 import re
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -48,3 +49,25 @@ def test_lines_and_pieces_follow_python():
         assert pieces.values.to_pylist()[pieces.offsets[i] : pieces.offsets[i + 1]] == re.split("\n+", text)
     assert W.char_counts(docs).tolist() == [len(t) for t in texts]
     assert W.words(docs) is W.words(docs)  # computed once per batch, shared by every filter
+
+
+def test_take_keeps_per_row_entries_equal_to_recomputing():
+    texts = ["a b.\nc", "", "x-ray\n\nsaid.He", None, "one\n two three", "solo"]
+    docs = DocView(documents([{"id": str(i), "text": t} for i, t in enumerate(texts)]))
+    before = (W.words(docs), W.lines(docs), W.pieces(docs, r"\n+"), W.char_counts(docs), docs.texts)
+    W.word_lengths(docs)  # per token, not per row: recomputed after take
+    rows = np.array([0, 2, 4])
+    taken = docs.take(rows)
+    fresh = DocView(docs.batch.take(pa.array(rows)))
+    assert taken.batch.equals(fresh.batch)
+    assert "words.en.lengths" not in taken._cache
+    for get in (W.words, W.lines, lambda d: W.pieces(d, r"\n+")):
+        mine, theirs = get(taken), get(fresh)
+        assert mine.values.to_pylist() == theirs.values.to_pylist()
+        assert mine.offsets.tolist() == theirs.offsets.tolist()
+    assert W.words(taken) is taken._cache["words.en"]  # carried, not recomputed
+    assert W.char_counts(taken).tolist() == W.char_counts(fresh).tolist()
+    assert taken.texts == fresh.texts
+    assert W.word_lengths(taken).tolist() == W.word_lengths(fresh).tolist()
+    assert len(before[0].offsets) == len(texts) + 1  # the source view is left as it was
+    assert docs.take(np.array([], dtype=np.int64)).texts == []

@@ -36,23 +36,25 @@ def apply_chain(
     rewritten text (C4 line removal, secret redaction): it replaces `text` for
     the kept documents and the components after them, and is not stored as a
     score; a document the same component drops goes to `dropped/` with the
-    text it came in with. A run-wide filter (`Filter.run_wide`) only adds its
+    text it came in with. Text split by one component is reused by the next
+    (DocView.take keeps the survivors' rows). A run-wide filter (`Filter.run_wide`) only adds its
     scores here; the pipeline applies its rule once the whole run is scored.
     `timings`, when given, gets (seconds, documents seen) per component key.
     """
     drops: list[pa.RecordBatch] = []
     score_cols: dict[str, np.ndarray] = {}
+    view = DocView(batch)
     for comp in components:
         if batch.num_rows == 0:
             break
         started = time.perf_counter()
         rows = batch.num_rows
-        view = DocView(batch)
         scores = comp.score(view)
         new_text = scores.pop(comp.col("text"), None)
         before = batch
         if new_text is not None:
             batch = batch.set_column(batch.schema.get_field_index("text"), "text", pa.array(list(new_text), pa.string()))
+            view = DocView(batch)
         if isinstance(comp, Filter) and not comp.run_wide:
             keep, reason = comp.rule(scores)
             keep = np.asarray(keep, dtype=bool)
@@ -60,8 +62,8 @@ def apply_chain(
                 drop_idx = np.flatnonzero(~keep)
                 detail = [_detail(scores, i) for i in drop_idx]
                 drops.append(dropped(before.take(pa.array(drop_idx)), STAGE, list(reason[drop_idx]), detail=detail))
-                keep_idx = pa.array(np.flatnonzero(keep))
-                batch = batch.take(keep_idx)
+                view = view.take(np.flatnonzero(keep))
+                batch = view.batch
                 score_cols = {k: v[keep] for k, v in score_cols.items()}
                 scores = {k: np.asarray(v)[keep] for k, v in scores.items()}
         score_cols.update({k: np.asarray(v) for k, v in scores.items()})

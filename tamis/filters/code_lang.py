@@ -78,11 +78,13 @@ def language_of(path: str, text: str) -> tuple[str, str]:
 
 
 def paths(docs: DocView) -> list[str]:
-    return docs.cached("code.paths", lambda d: [path_of(m) for m in d.batch.column("meta").to_pylist()])
+    return docs.cached("code.paths", lambda d: [path_of(m) for m in d.batch.column("meta").to_pylist()], per_row=True)
 
 
 def languages(docs: DocView) -> list[tuple[str, str]]:
-    return docs.cached("code.languages", lambda d: [language_of(p, t) for p, t in zip(paths(d), d.texts, strict=True)])
+    return docs.cached(
+        "code.languages", lambda d: [language_of(p, t) for p, t in zip(paths(d), d.texts, strict=True)], per_row=True
+    )
 
 
 @register

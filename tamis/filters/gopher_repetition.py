@@ -16,7 +16,6 @@ whose (n-1)-gram repeats are extended, and only the walk over repeated n-grams
 is a Python loop; ordinary text has few.
 """
 
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -175,7 +174,9 @@ class GopherRepetition(Filter):
         chars = char_counts(docs).astype(np.float64)
         safe = np.maximum(chars, 1.0)
         paragraphs = docs.cached(
-            "text.paragraphs", lambda d: split_pattern(pc.utf8_trim_whitespace(text_array(d)), r"\n\n+")
+            "text.paragraphs",
+            lambda d: split_pattern(pc.utf8_trim_whitespace(text_array(d)), r"\n\n+"),
+            per_row=True,
         )
         lines = pieces(docs, r"\n+")
         out: dict[str, np.ndarray] = {}

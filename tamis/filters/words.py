@@ -140,6 +140,13 @@ class Segments:
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         return Segments(self.values.filter(pa.array(keep)), offsets)
 
+    def take_rows(self, rows: np.ndarray) -> "Segments":
+        """The rows at `rows` (ascending), their values in order."""
+        keep = np.zeros(len(self.offsets) - 1, dtype=bool)
+        keep[rows] = True
+        offsets = np.concatenate([[0], np.cumsum(self.counts[rows])]).astype(np.int64)
+        return Segments(self.values.filter(pa.array(keep[self.rows])), offsets)
+
     @classmethod
     def from_lists(cls, lists: pa.Array) -> "Segments":
         offsets = np.asarray(lists.offsets, dtype=np.int64)
@@ -178,17 +185,17 @@ def split_pattern(texts: pa.Array, pattern: str) -> Segments:
 
 def text_array(docs: DocView) -> pa.Array:
     """The text column as one Arrow array, nulls as empty text."""
-    return docs.cached("text.array", lambda d: pc.fill_null(d.batch.column("text"), ""))
+    return docs.cached("text.array", lambda d: pc.fill_null(d.batch.column("text"), ""), per_row=True)
 
 
 def char_counts(docs: DocView) -> np.ndarray:
     """Characters (code points) per text, as Python's len()."""
-    return docs.cached("text.chars", lambda d: np.asarray(pc.utf8_length(text_array(d)), dtype=np.int64))
+    return docs.cached("text.chars", lambda d: np.asarray(pc.utf8_length(text_array(d)), dtype=np.int64), per_row=True)
 
 
 def words(docs: DocView) -> Segments:
     """spaCy-English-like word and punctuation tokens (see split_words)."""
-    return docs.cached("words.en", lambda d: split_words(text_array(d)))
+    return docs.cached("words.en", lambda d: split_words(text_array(d)), per_row=True)
 
 
 def word_lengths(docs: DocView) -> np.ndarray:
@@ -206,9 +213,9 @@ def lines(docs: DocView) -> Segments:
         keep[ends[pieces.lengths()[ends] == 0]] = False
         return pieces.select(keep)
 
-    return docs.cached("text.splitlines", compute)
+    return docs.cached("text.splitlines", compute, per_row=True)
 
 
 def pieces(docs: DocView, pattern: str) -> Segments:
     """Pieces of each text split on an RE2 pattern (as re.split), cached per pattern."""
-    return docs.cached(f"text.split:{pattern}", lambda d: split_pattern(text_array(d), pattern))
+    return docs.cached(f"text.split:{pattern}", lambda d: split_pattern(text_array(d), pattern), per_row=True)
