@@ -135,6 +135,19 @@ def test_auto_parallelism_pools_small_inputs_and_gives_large_ones_to_beam():
     assert not options.uses_pool(config.RunnerConfig(workers=1, local_parallelism="pool"), 0)
 
 
+def test_local_runs_skip_beams_construction_type_inference_and_dataflow_keeps_it():
+    from apache_beam.options.pipeline_options import TypeOptions
+
+    for pooled in (False, True):
+        _, opts = options.make(config.RunnerConfig(workers=2), pooled=pooled)
+        assert opts.view_as(TypeOptions).pipeline_type_check is False
+    dataflow = config.RunnerConfig(
+        name="dataflow", options={"project": "p", "region": "r", "temp_location": "gs://b/tmp"}
+    )
+    _, opts = options.make(dataflow, dry_run=True)
+    assert opts.view_as(TypeOptions).pipeline_type_check is True
+
+
 def test_auto_clustering_is_union_find_for_small_local_runs_and_star_rounds_elsewhere(tmp_path, caplog):
     local, dataflow = config.RunnerConfig(), config.RunnerConfig(name="dataflow")
     assert options.clustering(local, "auto", options.UNION_FIND_BELOW_BYTES - 1) == "union_find"
