@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 import pytest
 
 from tamis.errors import ConfigError
+from tamis.filters.chain import apply_chain
 from tamis.filters.registry import build
 from tamis.filters.text import DocView
 from tamis.filters.words import Segments
@@ -147,8 +148,6 @@ def test_agrees_with_datatrove_on_real_documents(name, peer, pool_sample):
 def test_chain_reusing_split_text_decides_as_fresh_views(pool_sample):
     """apply_chain hands each filter the survivors' cached words and lines; the decisions and
     scores must be those of every filter scoring a fresh view of what reaches it."""
-    from tamis.filters.chain import apply_chain
-
     chain = [build(n) for n in ("gopher_repetition", "gopher_quality", "c4_quality", "fineweb_quality")]
     kept, drops = apply_chain(chain, documents(pool_sample))
     batch, reasons = documents(pool_sample), []
